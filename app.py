@@ -1,0 +1,56 @@
+"""Web composition root: ``create_app(settings=None, services=None)`` wires blueprints, errors, CLI.
+
+``python app.py`` runs the development server; production uses ``gunicorn wsgi:app``. The SIP listener
+and scheduled jobs never run here (see worker.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask_openapi3 import Info, OpenAPI
+
+import webcore.context
+from bootstrap import Services, build_services, secret_key
+from config import Settings
+from registry import api as registry_api
+from registry import cli as registry_cli
+
+API_INFO = Info(
+    title="anigate registry API",
+    version="1",
+    description="Register SIP emergency devices by ANI and look them up. Errors are "
+    "application/problem+json (RFC 9457). Authenticate with `Authorization: Bearer <token>`.",
+)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> OpenAPI:
+    settings = settings or (services.settings if services else Settings.from_env())
+    services = services or build_services(settings)
+    app = OpenAPI(
+        __name__,
+        info=API_INFO,
+        security_schemes=registry_api.SECURITY_SCHEMES,
+        doc_ui=False,
+        validation_error_status=422,
+        validation_error_callback=registry_api.validation_problem,
+    )
+    app.config.update(
+        SECRET_KEY=secret_key(settings),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+    )
+    app.extensions["anigate"] = services
+    logging.basicConfig(level=settings.log_level)
+    webcore.context.init_app(app)
+    registry_api.init_app(app)
+    for group in registry_cli.COMMANDS:
+        app.cli.add_command(group)
+    return app
+
+
+if __name__ == "__main__":
+    _settings = Settings.from_env()
+    create_app(_settings).run(host=_settings.http_host, port=_settings.http_port, debug=False)

@@ -1,0 +1,60 @@
+"""Composition of anigate's services: engines and clients are built here and nowhere else.
+
+``build_services(settings, **overrides)`` is called by app.py and worker.py; tests pass fakes through
+``overrides``. Nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings
+from registry.db import make_engine, make_session_factory, utcnow
+
+
+@dataclass
+class Services:
+    """Long-lived resources of one process."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    clock: Callable[[], datetime]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_services(settings: Settings, **overrides: Any) -> Services:
+    engine = overrides.pop("engine", None) or make_engine(
+        settings.database_url, **dict(settings.engine_options)
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        session_factory=overrides.pop("session_factory", None) or make_session_factory(engine),
+        clock=overrides.pop("clock", utcnow),
+        **overrides,
+    )
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured key, else one generated once and kept in ``instance/secret_key`` (0600)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.instance_dir) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key

@@ -1,0 +1,1 @@
+"""Adapters that carry anigate's events out: MQTT, SNMP, webhooks (through the outbox)."""

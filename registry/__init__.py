@@ -1,0 +1,1 @@
+"""Device registry: the inventory of sites, locations, trunks, security centers and devices."""

@@ -1,0 +1,86 @@
+"""Choice sets of the registry, each value with a human label (NetBox ``ChoiceSet`` habit)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class LabelledChoice(StrEnum):
+    """A string enum whose members carry a label for forms and tables."""
+
+    label: str
+
+    def __new__(cls, value: str, label: str = "") -> LabelledChoice:
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.label = label or value.replace("_", " ").capitalize()
+        return obj
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return [m.value for m in cls]
+
+
+class DeviceKind(LabelledChoice):
+    ELEVATOR_PHONE = "elevator_phone", "Elevator emergency phone"
+    CAR_PARK_HELP_POINT = "car_park_help_point", "Car-park help point"
+    DOOR_INTERCOM = "door_intercom", "Door intercom"
+    EMERGENCY_PHONE = "emergency_phone", "Emergency phone"
+    OTHER = "other", "Other"
+
+
+class DeviceStatus(LabelledChoice):
+    ACTIVE = "active", "Active"
+    MAINTENANCE = "maintenance", "In maintenance"
+    DECOMMISSIONED = "decommissioned", "Decommissioned"
+    #: an unknown caller recorded for a facility manager to adopt or reject
+    PENDING = "pending", "Pending adoption"
+
+
+class LocationKind(LabelledChoice):
+    ELEVATOR_CABIN = "elevator_cabin", "Elevator cabin"
+    CABIN_ROOF = "cabin_roof", "Cabin roof"
+    CABIN_BOTTOM = "cabin_bottom", "Cabin bottom"
+    SHAFT_PIT = "shaft_pit", "Shaft pit"
+    MACHINE_ROOM = "machine_room", "Machine room"
+    CAR_PARK_LEVEL = "car_park_level", "Car-park level"
+    ENTRANCE = "entrance", "Entrance"
+    STAIRWELL = "stairwell", "Stairwell"
+    OTHER = "other", "Other"
+
+
+class TrunkTrust(LabelledChoice):
+    TRUSTED = "trusted", "Trusted (inside the trust domain, RFC 3325)"
+    UNTRUSTED = "untrusted", "Untrusted"
+
+
+class AniHeader(LabelledChoice):
+    """Which SIP header carries the network-asserted number on a trunk."""
+
+    PAI = "pai", "P-Asserted-Identity"
+    PCI = "pci", "P-Charge-Info"
+    RPID = "rpid", "Remote-Party-ID"
+    FROM = "from", "From"
+
+
+class Role(LabelledChoice):
+    ADMIN = "admin", "Administrator"
+    FACILITY_MANAGER = "facility_manager", "Facility manager"
+    OPERATOR = "operator", "Security center operator"
+
+
+class TokenScope(LabelledChoice):
+    """What an API token may do, on top of its owner's role and sites."""
+
+    REGISTRY_READ = "registry:read", "Read the registry"
+    REGISTRY_WRITE = "registry:write", "Change the registry"
+
+
+class ChangeAction(LabelledChoice):
+    CREATE = "create", "Created"
+    UPDATE = "update", "Updated"
+    DELETE = "delete", "Deleted"
+
+
+#: EN 81-28: a lift alarm device makes a test call at least every 3 days.
+DEFAULT_TEST_INTERVAL_HOURS = {DeviceKind.ELEVATOR_PHONE: 72}

@@ -1,0 +1,276 @@
+"""Registry tables as typed SQLAlchemy 2 models.
+
+Domain meaning lives in each class docstring. Must not import flask, routing, alarms or integrations.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from registry.choices import (
+    AniHeader,
+    ChangeAction,
+    DeviceKind,
+    DeviceStatus,
+    LocationKind,
+    Role,
+    TrunkTrust,
+)
+from registry.db import Base, utcnow
+
+
+def _enum(cls: type, name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SecurityCenter(Timestamped, Base):
+    """A monitoring room whose operators answer emergency calls.
+
+    ``sip_uris`` are tried in order: the first is where a redirected call goes first.
+    """
+
+    __tablename__ = "security_centers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    sip_uris: Mapped[list[str]] = mapped_column(default=list)
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    #: ISO 639-1 codes, in order of preference
+    languages: Mapped[list[str]] = mapped_column(default=list)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+    def __repr__(self) -> str:
+        return f"<SecurityCenter {self.id} {self.name!r}>"
+
+
+class Schedule(Timestamped, Base):
+    """Weekly time windows plus holidays, read in the timezone of whoever uses it (a site).
+
+    ``windows``: ``[{"days": [0..6 Monday=0], "start": "HH:MM", "end": "HH:MM"}]``; ``end`` at or
+    before ``start`` crosses midnight. ``holidays``: ISO dates on which no window applies.
+    """
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    windows: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    holidays: Mapped[list[str]] = mapped_column(default=list)
+
+
+class Site(Timestamped, Base):
+    """A property (office tower, car park, hospital) whose devices call one of the centers.
+
+    Inside ``business_hours`` (site timezone, minus ``holidays``) calls go to ``day_center``,
+    otherwise to ``out_of_hours_center``.
+    """
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(Text, default="")
+    #: ISO 3166-1 alpha-2
+    country: Mapped[str] = mapped_column(String(2))
+    #: IANA timezone name, e.g. Europe/Berlin
+    timezone: Mapped[str] = mapped_column(String(64))
+    day_center_id: Mapped[int | None] = mapped_column(ForeignKey("security_centers.id", ondelete="RESTRICT"))
+    out_of_hours_center_id: Mapped[int | None] = mapped_column(
+        ForeignKey("security_centers.id", ondelete="RESTRICT")
+    )
+    business_hours_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="RESTRICT"))
+    holidays: Mapped[list[str]] = mapped_column(default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+    day_center: Mapped[SecurityCenter | None] = relationship(foreign_keys=[day_center_id])
+    out_of_hours_center: Mapped[SecurityCenter | None] = relationship(foreign_keys=[out_of_hours_center_id])
+    business_hours: Mapped[Schedule | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Site {self.id} {self.slug}>"
+
+
+class Location(Timestamped, Base):
+    """A place inside a site where a device hangs: a lift cabin, a car-park level, an entrance.
+
+    ``notes`` are for responders ("machine-room key at reception"); ``camera_ref`` is the VMS
+    camera id or ONVIF profile token that shows the place.
+    """
+
+    __tablename__ = "locations"
+    __table_args__ = (UniqueConstraint("site_id", "building", "name", name="uq_locations_place"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"), index=True)
+    building: Mapped[str] = mapped_column(String(120), default="")
+    kind: Mapped[LocationKind] = mapped_column(_enum(LocationKind, "location_kind"))
+    name: Mapped[str] = mapped_column(String(120))
+    floor: Mapped[str] = mapped_column(String(32), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    camera_ref: Mapped[str] = mapped_column(String(200), default="")
+
+    site: Mapped[Site] = relationship()
+
+
+class Trunk(Timestamped, Base):
+    """A carrier or PBX connection that delivers calls, recognised by its source addresses.
+
+    Only a trusted trunk's asserted identity headers are believed (RFC 3325 trust domain).
+    """
+
+    __tablename__ = "trunks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    carrier: Mapped[str] = mapped_column(String(120), default="")
+    #: IP addresses and CIDR networks, normalised (``ipaddress``)
+    source_addresses: Mapped[list[str]] = mapped_column(default=list)
+    trust: Mapped[TrunkTrust] = mapped_column(_enum(TrunkTrust, "trunk_trust"))
+    ani_header: Mapped[AniHeader] = mapped_column(_enum(AniHeader, "ani_header"))
+    #: ISO 3166-1 alpha-2 region used to read national-format numbers from this trunk
+    default_region: Mapped[str] = mapped_column(String(2))
+    expects_attestation: Mapped[bool] = mapped_column(Boolean, default=False)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+
+class Device(Timestamped, Base):
+    """A SIP emergency device (lift phone, help point, intercom), known by its ANI.
+
+    The ANI is the network-asserted number in E.164 and is unique. ``test_interval_hours`` is the
+    EN 81-28 periodic test-call interval (72 h for lift phones); None means no test calls expected.
+    ``active_schedule`` None means the device may call at any time.
+    """
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        Index("ix_devices_site_kind", "site_id", "kind"),
+        Index("ix_devices_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ani: Mapped[str] = mapped_column(String(16), unique=True)
+    kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind, "device_kind"))
+    vendor: Mapped[str] = mapped_column(String(120), default="")
+    model: Mapped[str] = mapped_column(String(120), default="")
+    serial: Mapped[str] = mapped_column(String(120), default="")
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"), index=True)
+    location_id: Mapped[int | None] = mapped_column(
+        ForeignKey("locations.id", ondelete="RESTRICT"), index=True
+    )
+    trunk_id: Mapped[int | None] = mapped_column(ForeignKey("trunks.id", ondelete="RESTRICT"), index=True)
+    active_schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="RESTRICT"))
+    test_interval_hours: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[DeviceStatus] = mapped_column(
+        _enum(DeviceStatus, "device_status"), default=DeviceStatus.ACTIVE
+    )
+    maintenance_until: Mapped[datetime | None]
+    last_call_at: Mapped[datetime | None]
+    last_test_call_at: Mapped[datetime | None]
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+    site: Mapped[Site] = relationship()
+    location: Mapped[Location | None] = relationship()
+    trunk: Mapped[Trunk | None] = relationship()
+    active_schedule: Mapped[Schedule | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Device {self.id} {self.ani}>"
+
+
+user_sites = Table(
+    "user_sites",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(Timestamped, Base):
+    """A person: admin (everything), facility manager (own sites), operator (own center)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(120), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    center_id: Mapped[int | None] = mapped_column(ForeignKey("security_centers.id", ondelete="SET NULL"))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    sites: Mapped[list[Site]] = relationship(secondary=user_sites)
+    center: Mapped[SecurityCenter | None] = relationship()
+
+
+class ApiToken(Base):
+    """A bearer token for the REST API. Only a SHA-256 digest is stored; the secret is shown once.
+
+    ``scopes`` narrow what the owner may do; they never widen the owner's role or sites.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    #: first characters of the secret, shown to tell tokens apart
+    prefix: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class ChangeLog(Base):
+    """Who changed which registry object, when, from where, with before/after snapshots."""
+
+    __tablename__ = "change_log"
+    __table_args__ = (Index("ix_change_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: human-readable actor: user name, "cli", "demo", "token:<name>"
+    actor: Mapped[str] = mapped_column(String(160))
+    #: entry point: api, csv, web, cli, demo
+    source: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[ChangeAction] = mapped_column(_enum(ChangeAction, "change_action"))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[int] = mapped_column(Integer)
+    object_repr: Mapped[str] = mapped_column(String(200))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)

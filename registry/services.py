@@ -1,0 +1,723 @@
+"""Registry use cases: create, update and delete every registry object, with scoping and change log.
+
+One code path for every entry point (REST API, CSV import, web forms, CLI, demo loader): validation
+and normalisation live in the ``clean_*`` functions, persistence and the change log in
+:func:`create_object`, :func:`update_object`, :func:`delete_object`. Must not import flask.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from registry.actors import Actor
+from registry.changelog import Change, record_changes, snapshot, snapshot_values
+from registry.choices import (
+    DEFAULT_TEST_INTERVAL_HOURS,
+    AniHeader,
+    ChangeAction,
+    DeviceKind,
+    DeviceStatus,
+    LocationKind,
+    TokenScope,
+    TrunkTrust,
+)
+from registry.db import Base
+from registry.errors import Conflict, NotFound, ValidationFailed
+from registry.models import Device, Location, Schedule, SecurityCenter, Site, Trunk, User
+from registry.numbers import InvalidNumber, normalise_ani
+from registry.schedules import ScheduleError, check_timezone, parse_holidays, parse_windows
+
+Ref = int | str
+
+#: ISO 3166-1 alpha-2 codes known to the numbering-plan data
+REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_LANG = re.compile(r"^[a-z]{2,3}$")
+_SIP_URI = re.compile(r"^sips?:[^\s<>\"]+$", re.IGNORECASE)
+#: EN 81-28: a lift alarm device calls in at least every 72 hours
+MAX_LIFT_TEST_INTERVAL_HOURS = 72
+
+
+class Lookups:
+    """Resolves references (an id, or a natural key: slug, name) for one actor, with caches.
+
+    For a single change it queries as needed; :meth:`preload` fills every cache at once for a bulk
+    import, so that 100,000 rows do not make 100,000 queries.
+    """
+
+    def __init__(self, session: Session, actor: Actor, default_region: str = "DE"):
+        self.session = session
+        self.actor = actor
+        self.default_region = default_region
+        self._by_id: dict[type[Base], dict[int, Any]] = {}
+        self._by_key: dict[type[Base], dict[str, Any]] = {}
+        self._complete: set[type[Base]] = set()
+        self._locations: dict[tuple[int, str], Location] = {}
+        self._anis: dict[str, int] | None = None
+
+    _KEYS: dict[type[Base], str] = {
+        Site: "slug",
+        Trunk: "name",
+        Schedule: "name",
+        SecurityCenter: "name",
+    }
+
+    def preload(self) -> Lookups:
+        for model in self._KEYS:
+            self._load_all(model)
+        for loc in self.session.scalars(select(Location)):
+            self._remember_location(loc)
+        self._anis = dict(self.session.execute(select(Device.ani, Device.id)).tuples().all())
+        return self
+
+    def _load_all(self, model: type[Base]) -> None:
+        key = self._KEYS[model]
+        by_id = self._by_id.setdefault(model, {})
+        by_key = self._by_key.setdefault(model, {})
+        for obj in self.session.scalars(select(model)):
+            by_id[obj.id] = obj
+            by_key[getattr(obj, key)] = obj
+        self._complete.add(model)
+
+    def _get(self, model: type[Base], ref: Ref | None) -> Any:
+        if ref is None or ref == "":
+            return None
+        by_id = self._by_id.setdefault(model, {})
+        by_key = self._by_key.setdefault(model, {})
+        if isinstance(ref, str) and ref.isdigit() and model is not Site:
+            ref = int(ref)
+        if isinstance(ref, int):
+            if ref in by_id or model in self._complete:
+                return by_id.get(ref)
+            obj = self.session.get(model, ref)
+        else:
+            if ref in by_key or model in self._complete:
+                return by_key.get(ref)
+            col = getattr(model, self._KEYS[model])
+            obj = self.session.scalars(select(model).where(col == ref)).first()
+        if obj is not None:
+            by_id[obj.id] = obj
+            by_key[getattr(obj, self._KEYS[model])] = obj
+        return obj
+
+    def site(self, ref: Ref | None) -> Site | None:
+        """A site this actor may change devices in, by id or slug."""
+        if isinstance(ref, str) and ref.isdigit():
+            site = self._get(Site, int(ref)) or self._get(Site, ref)
+        else:
+            site = self._get(Site, ref)
+        if site is None or not self.actor.may_write_site(site.id):
+            return None
+        return site
+
+    def trunk(self, ref: Ref | None) -> Trunk | None:
+        return self._get(Trunk, ref)
+
+    def schedule(self, ref: Ref | None) -> Schedule | None:
+        return self._get(Schedule, ref)
+
+    def center(self, ref: Ref | None) -> SecurityCenter | None:
+        return self._get(SecurityCenter, ref)
+
+    def _remember_location(self, loc: Location) -> None:
+        self._locations[(loc.site_id, str(loc.id))] = loc
+        self._locations.setdefault((loc.site_id, loc.name), loc)
+        self._locations[(loc.site_id, f"{loc.building}/{loc.name}")] = loc
+
+    def location(self, site_id: int, ref: Ref | None) -> Location | None:
+        """A location of ``site_id`` by id, ``name`` or ``building/name``."""
+        if ref is None or ref == "":
+            return None
+        key = (site_id, str(ref))
+        if key in self._locations:
+            return self._locations[key]
+        if self._anis is not None:  # preloaded: the cache is complete
+            return None
+        stmt = select(Location).where(Location.site_id == site_id)
+        if isinstance(ref, int) or str(ref).isdigit():
+            stmt = stmt.where(Location.id == int(ref))
+        elif "/" in str(ref):
+            building, name = str(ref).split("/", 1)
+            stmt = stmt.where(Location.building == building, Location.name == name)
+        else:
+            stmt = stmt.where(Location.name == str(ref)).order_by(Location.id)
+        loc = self.session.scalars(stmt).first()
+        if loc is not None:
+            self._remember_location(loc)
+        return loc
+
+    def ani_owner(self, ani: str) -> int | None:
+        if self._anis is not None:
+            return self._anis.get(ani)
+        return self.session.scalar(select(Device.id).where(Device.ani == ani))
+
+    def claim_ani(self, ani: str, device_id: int) -> None:
+        if self._anis is not None:
+            self._anis[ani] = device_id
+
+
+# --- small coercions shared by every cleaner (CSV gives strings, the API typed values) -------------
+
+
+class _Errors(dict[str, str]):
+    def check(self) -> None:
+        if self:
+            raise ValidationFailed(self)
+
+
+def _text(
+    data: Mapping[str, Any],
+    key: str,
+    errors: _Errors,
+    *,
+    max_len: int,
+    required: bool = False,
+    default: str = "",
+) -> str:
+    value = data.get(key, default)
+    value = "" if value is None else str(value).strip()
+    if required and not value:
+        errors[key] = "required"
+    elif len(value) > max_len:
+        errors[key] = f"at most {max_len} characters"
+    return value
+
+
+def _choice(data: Mapping[str, Any], key: str, choices: type, errors: _Errors, default: Any = None) -> Any:
+    value = data.get(key)
+    if value is None or value == "":
+        if default is None:
+            errors[key] = "required"
+        return default
+    try:
+        return choices(str(value).strip().lower())
+    except ValueError:
+        errors[key] = f"{value!r} is not one of: {', '.join(choices.values())}"
+        return default
+
+
+def _int(data: Mapping[str, Any], key: str, errors: _Errors, lo: int, hi: int) -> int | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        n = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        errors[key] = f"{value!r} is not a whole number"
+        return None
+    if isinstance(value, bool) or not lo <= n <= hi:
+        errors[key] = f"must be between {lo} and {hi}"
+        return None
+    return n
+
+
+def _bool(data: Mapping[str, Any], key: str, errors: _Errors, default: bool = False) -> bool:
+    value = data.get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    v = str(value).strip().lower()
+    if v in {"1", "true", "yes", "y", "on"}:
+        return True
+    if v in {"0", "false", "no", "n", "off"}:
+        return False
+    errors[key] = f"{value!r} is not yes/no"
+    return default
+
+
+def _datetime(data: Mapping[str, Any], key: str, errors: _Errors) -> datetime | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            errors[key] = f"{value!r} is not an ISO 8601 date-time"
+            return None
+    if dt.tzinfo is None:
+        errors[key] = "needs a UTC offset (e.g. 2026-12-01T08:00:00+01:00)"
+        return None
+    return dt.astimezone(UTC)
+
+
+def _str_list(data: Mapping[str, Any], key: str, errors: _Errors) -> list[str]:
+    value = data.get(key)
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[,;\s]+", value) if v]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        errors[key] = "must be a list of strings"
+        return []
+    return [v.strip() for v in value if v.strip()]
+
+
+def _json_list(data: Mapping[str, Any], key: str, errors: _Errors) -> list[Any]:
+    value = data.get(key)
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError:
+            errors[key] = "must be a JSON list"
+            return []
+    if not isinstance(value, list):
+        errors[key] = "must be a list"
+        return []
+    return value
+
+
+def _unique(
+    session: Session,
+    model: type[Base],
+    column: str,
+    value: Any,
+    own_id: int | None,
+    errors: _Errors,
+    label: str,
+) -> None:
+    col = getattr(model, column)
+    stmt = select(model.id).where(col == value)  # type: ignore[attr-defined]
+    if own_id is not None:
+        stmt = stmt.where(model.id != own_id)  # type: ignore[attr-defined]
+    other = session.scalar(stmt)
+    if other is not None:
+        errors[column] = f"{label} {value!r} is already used by id {other}"
+
+
+def _holidays(data: Mapping[str, Any], key: str, errors: _Errors) -> list[str]:
+    raw = _str_list(data, key, errors) if not isinstance(data.get(key), list) else data[key]
+    try:
+        return sorted(d.isoformat() for d in parse_holidays(raw or []))
+    except ScheduleError as exc:
+        errors[key] = str(exc)
+        return []
+
+
+def _timezone(data: Mapping[str, Any], key: str, errors: _Errors, default: str = "") -> str:
+    value = str(data.get(key) or default).strip()
+    try:
+        check_timezone(value)
+    except ScheduleError as exc:
+        errors[key] = str(exc)
+    return value
+
+
+def _ref(
+    look: Callable[[Any], Any],
+    data: Mapping[str, Any],
+    key: str,
+    errors: _Errors,
+    label: str,
+    required: bool = False,
+) -> Any:
+    ref = data.get(key)
+    if ref is None or ref == "":
+        if required:
+            errors[key] = "required"
+        return None
+    obj = look(ref)
+    if obj is None:
+        errors[key] = f"no {label} {ref!r}"
+    return obj
+
+
+# --- cleaners: raw mapping in, column values out -------------------------------------------------
+
+
+def clean_center(lk: Lookups, data: Mapping[str, Any], own: SecurityCenter | None) -> dict[str, Any]:
+    e = _Errors()
+    v: dict[str, Any] = {"name": _text(data, "name", e, max_len=120, required=True)}
+    uris = _str_list(data, "sip_uris", e)
+    if "sip_uris" not in e:
+        bad = [u for u in uris if not _SIP_URI.match(u)]
+        if bad:
+            e["sip_uris"] = f"not a sip: or sips: URI: {bad[0]!r}"
+        elif not uris:
+            e["sip_uris"] = "at least one SIP URI is needed to send calls to"
+    v["sip_uris"] = uris
+    phone = _text(data, "phone", e, max_len=32)
+    if phone:
+        try:
+            phone = normalise_ani(phone, lk.default_region)
+        except InvalidNumber as exc:
+            e["phone"] = str(exc)
+    v["phone"] = phone
+    langs = [x.lower() for x in _str_list(data, "languages", e)]
+    if any(not _LANG.match(x) for x in langs):
+        e["languages"] = "ISO 639 language codes such as de, en, fr"
+    v["languages"] = langs
+    v["timezone"] = _timezone(data, "timezone", e, "UTC")
+    if "name" not in e:
+        _unique(lk.session, SecurityCenter, "name", v["name"], own and own.id, e, "name")
+    e.check()
+    return v
+
+
+def clean_schedule(lk: Lookups, data: Mapping[str, Any], own: Schedule | None) -> dict[str, Any]:
+    e = _Errors()
+    v: dict[str, Any] = {"name": _text(data, "name", e, max_len=120, required=True)}
+    windows = _json_list(data, "windows", e)
+    try:
+        parse_windows(windows)
+    except ScheduleError as exc:
+        e["windows"] = str(exc)
+    v["windows"] = windows
+    v["holidays"] = _holidays(data, "holidays", e)
+    if "name" not in e:
+        _unique(lk.session, Schedule, "name", v["name"], own and own.id, e, "name")
+    e.check()
+    return v
+
+
+def clean_site(lk: Lookups, data: Mapping[str, Any], own: Site | None) -> dict[str, Any]:
+    e = _Errors()
+    v: dict[str, Any] = {
+        "name": _text(data, "name", e, max_len=120, required=True),
+        "slug": _text(data, "slug", e, max_len=64, required=True).lower(),
+        "address": _text(data, "address", e, max_len=2000),
+        "notes": _text(data, "notes", e, max_len=10000),
+    }
+    if v["slug"] and "slug" not in e and not _SLUG.match(v["slug"]):
+        e["slug"] = "lower-case letters, digits and hyphens, starting with a letter or digit"
+    country = _text(data, "country", e, max_len=2, required=True).upper()
+    if country and "country" not in e and country not in REGIONS:
+        e["country"] = f"{country!r} is not an ISO 3166 country code"
+    v["country"] = country
+    v["timezone"] = _timezone(data, "timezone", e)
+    day = _ref(lk.center, data, "day_center", e, "security center")
+    ooh = _ref(lk.center, data, "out_of_hours_center", e, "security center")
+    hours = _ref(lk.schedule, data, "business_hours", e, "schedule")
+    v["day_center_id"] = day and day.id
+    v["out_of_hours_center_id"] = ooh and ooh.id
+    v["business_hours_id"] = hours and hours.id
+    v["holidays"] = _holidays(data, "holidays", e)
+    if v["slug"] and "slug" not in e:
+        _unique(lk.session, Site, "slug", v["slug"], own and own.id, e, "slug")
+    e.check()
+    return v
+
+
+def clean_location(lk: Lookups, data: Mapping[str, Any], own: Location | None) -> dict[str, Any]:
+    e = _Errors()
+    site = _ref(lk.site, data, "site", e, "site", required=True)
+    v: dict[str, Any] = {
+        "site_id": site and site.id,
+        "building": _text(data, "building", e, max_len=120),
+        "kind": _choice(data, "kind", LocationKind, e),
+        "name": _text(data, "name", e, max_len=120, required=True),
+        "floor": _text(data, "floor", e, max_len=32),
+        "notes": _text(data, "notes", e, max_len=10000),
+        "camera_ref": _text(data, "camera_ref", e, max_len=200),
+    }
+    if site is not None and v["name"] and "name" not in e:
+        stmt = select(Location.id).where(
+            Location.site_id == site.id,
+            Location.building == v["building"],
+            Location.name == v["name"],
+        )
+        other = lk.session.scalar(stmt)
+        if other is not None and (own is None or other != own.id):
+            e["name"] = f"the site already has a location {v['name']!r} in this building (id {other})"
+    e.check()
+    return v
+
+
+def clean_trunk(lk: Lookups, data: Mapping[str, Any], own: Trunk | None) -> dict[str, Any]:
+    e = _Errors()
+    v: dict[str, Any] = {
+        "name": _text(data, "name", e, max_len=120, required=True),
+        "carrier": _text(data, "carrier", e, max_len=120),
+        "trust": _choice(data, "trust", TrunkTrust, e),
+        "ani_header": _choice(data, "ani_header", AniHeader, e, AniHeader.PAI),
+        "expects_attestation": _bool(data, "expects_attestation", e),
+        "notes": _text(data, "notes", e, max_len=10000),
+    }
+    addrs = []
+    for raw in _str_list(data, "source_addresses", e):
+        try:
+            net = ipaddress.ip_network(raw, strict=False)
+        except ValueError:
+            e["source_addresses"] = f"{raw!r} is not an IP address or CIDR network"
+            break
+        addrs.append(str(net.network_address) if net.num_addresses == 1 else str(net))
+    if not addrs and "source_addresses" not in e:
+        e["source_addresses"] = "at least one source address is needed to recognise the trunk"
+    v["source_addresses"] = addrs
+    region = _text(data, "default_region", e, max_len=2, required=True).upper()
+    if region and "default_region" not in e and region not in REGIONS:
+        e["default_region"] = f"{region!r} is not an ISO 3166 country code"
+    v["default_region"] = region
+    if "name" not in e:
+        _unique(lk.session, Trunk, "name", v["name"], own and own.id, e, "name")
+    if addrs and "source_addresses" not in e:
+        taken = {
+            a: t.name
+            for t in lk.session.scalars(select(Trunk))
+            if own is None or t.id != own.id
+            for a in t.source_addresses
+        }
+        clash = [a for a in addrs if a in taken]
+        if clash:
+            e["source_addresses"] = f"{clash[0]} already belongs to trunk {taken[clash[0]]!r}"
+    e.check()
+    return v
+
+
+def clean_device(lk: Lookups, data: Mapping[str, Any], own: Device | None) -> dict[str, Any]:
+    """Validate a device; the ANI is read with the trunk's region, else the site's country."""
+    e = _Errors()
+    site = _ref(lk.site, data, "site", e, "site", required=True)
+    trunk = _ref(lk.trunk, data, "trunk", e, "trunk")
+    kind = _choice(data, "kind", DeviceKind, e)
+    v: dict[str, Any] = {
+        "kind": kind,
+        "vendor": _text(data, "vendor", e, max_len=120),
+        "model": _text(data, "model", e, max_len=120),
+        "serial": _text(data, "serial", e, max_len=120),
+        "site_id": site and site.id,
+        "trunk_id": trunk and trunk.id,
+        "status": _choice(data, "status", DeviceStatus, e, DeviceStatus.ACTIVE),
+        "maintenance_until": _datetime(data, "maintenance_until", e),
+        "notes": _text(data, "notes", e, max_len=10000),
+    }
+    location = None
+    if site is not None:
+        location = _ref(partial(lk.location, site.id), data, "location", e, "location in this site")
+    v["location_id"] = location and location.id
+    schedule = _ref(lk.schedule, data, "active_schedule", e, "schedule")
+    v["active_schedule_id"] = schedule and schedule.id
+
+    if "test_interval_hours" in data:
+        interval = _int(data, "test_interval_hours", e, 1, 24 * 365)
+    else:
+        interval = own.test_interval_hours if own else DEFAULT_TEST_INTERVAL_HOURS.get(kind)
+    if kind == DeviceKind.ELEVATOR_PHONE and "test_interval_hours" not in e:
+        if interval is None or interval > MAX_LIFT_TEST_INTERVAL_HOURS:
+            e["test_interval_hours"] = (
+                f"an elevator phone must test-call at least every {MAX_LIFT_TEST_INTERVAL_HOURS} h (EN 81-28)"
+            )
+    v["test_interval_hours"] = interval
+
+    region = (trunk and trunk.default_region) or (site and site.country) or lk.default_region
+    ani = ""
+    try:
+        ani = normalise_ani(data.get("ani") or "", region)
+    except InvalidNumber as exc:
+        e["ani"] = str(exc)
+    v["ani"] = ani
+    e.check()
+    owner = lk.ani_owner(ani)
+    if owner is not None and (own is None or owner != own.id):
+        raise Conflict(f"ANI {ani} is already registered to device {owner}", "ani", owner)
+    return v
+
+
+# --- generic persistence ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resource:
+    """How one kind of registry object is cleaned, scoped, named and guarded on delete."""
+
+    object_type: str
+    model: type[Base]
+    clean: Callable[[Lookups, Mapping[str, Any], Any], dict[str, Any]]
+    describe: Callable[[Any], str]
+    #: site that owns an object (scoped writes); None: a shared object only admins change
+    site_of: Callable[[Any], int] | None
+    #: (model, foreign-key column, what it is) that block a delete while they point here
+    dependents: tuple[tuple[type[Base], str, str], ...] = ()
+
+
+RESOURCES: dict[str, Resource] = {
+    r.object_type: r
+    for r in (
+        Resource(
+            "center",
+            SecurityCenter,
+            clean_center,
+            lambda o: o.name,
+            None,
+            (
+                (Site, "day_center_id", "site"),
+                (Site, "out_of_hours_center_id", "site"),
+                (User, "center_id", "user"),
+            ),
+        ),
+        Resource(
+            "schedule",
+            Schedule,
+            clean_schedule,
+            lambda o: o.name,
+            None,
+            ((Site, "business_hours_id", "site"), (Device, "active_schedule_id", "device")),
+        ),
+        Resource(
+            "site",
+            Site,
+            clean_site,
+            lambda o: o.slug,
+            None,
+            ((Device, "site_id", "device"), (Location, "site_id", "location")),
+        ),
+        Resource(
+            "location",
+            Location,
+            clean_location,
+            lambda o: f"{o.building}/{o.name}".lstrip("/"),
+            lambda o: o.site_id,
+            ((Device, "location_id", "device"),),
+        ),
+        Resource("trunk", Trunk, clean_trunk, lambda o: o.name, None, ((Device, "trunk_id", "device"),)),
+        Resource("device", Device, clean_device, lambda o: o.ani, lambda o: o.site_id),
+    )
+}
+
+
+def _check_write(actor: Actor, res: Resource, obj_site: int | None) -> None:
+    actor.require_scope(TokenScope.REGISTRY_WRITE)
+    if res.site_of is None:
+        actor.require_admin(f"{res.object_type}s")
+    else:
+        actor.require_site_writer()
+
+
+def get_object(session: Session, actor: Actor, object_type: str, obj_id: int) -> Any:
+    """An object the actor may see, else :class:`NotFound` (no leak of existence)."""
+    from registry.queries import visible
+
+    actor.require_scope(TokenScope.REGISTRY_READ)
+    res = RESOURCES[object_type]
+    obj = session.scalars(visible(actor, res.model).where(res.model.id == obj_id)).first()  # type: ignore[attr-defined]
+    if obj is None:
+        raise NotFound(object_type, obj_id)
+    return obj
+
+
+def _input(obj: Any | None, res: Resource, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a partial update onto the object's current values, in the cleaners' input form."""
+    if obj is None:
+        return dict(data)
+    current: dict[str, Any] = {c.key: getattr(obj, c.key) for c in res.model.__table__.columns}
+    for col in list(current):
+        if col.endswith("_id") and col != "id":
+            current[col.removesuffix("_id")] = current.pop(col)
+    current.update(data)
+    return current
+
+
+def create_object(
+    session: Session, actor: Actor, object_type: str, data: Mapping[str, Any], *, default_region: str = "DE"
+) -> Any:
+    res = RESOURCES[object_type]
+    _check_write(actor, res, None)
+    values = res.clean(Lookups(session, actor, default_region), data, None)
+    obj = res.model(**values)
+    session.add(obj)
+    session.flush()
+    record_changes(
+        session,
+        actor,
+        [Change(ChangeAction.CREATE, object_type, obj.id, res.describe(obj), None, snapshot(obj))],
+    )
+    return obj
+
+
+def update_object(
+    session: Session,
+    actor: Actor,
+    object_type: str,
+    obj_id: int,
+    data: Mapping[str, Any],
+    *,
+    default_region: str = "DE",
+) -> Any:
+    res = RESOURCES[object_type]
+    obj = get_object(session, actor, object_type, obj_id)
+    _check_write(actor, res, None)
+    if res.site_of is not None and not actor.may_write_site(res.site_of(obj)):
+        raise NotFound(object_type, obj_id)
+    before = snapshot(obj)
+    values = res.clean(Lookups(session, actor, default_region), _input(obj, res, data), obj)
+    for key, value in values.items():
+        setattr(obj, key, value)
+    session.flush()
+    record_changes(
+        session,
+        actor,
+        [Change(ChangeAction.UPDATE, object_type, obj.id, res.describe(obj), before, snapshot(obj))],
+    )
+    return obj
+
+
+def delete_object(session: Session, actor: Actor, object_type: str, obj_id: int) -> None:
+    res = RESOURCES[object_type]
+    obj = get_object(session, actor, object_type, obj_id)
+    _check_write(actor, res, None)
+    if res.site_of is not None and not actor.may_write_site(res.site_of(obj)):
+        raise NotFound(object_type, obj_id)
+    for model, column, label in res.dependents:
+        n = session.scalar(select(func.count()).where(getattr(model, column) == obj.id))
+        if n:
+            raise Conflict(f"{object_type} {obj.id} is still used by {n} {label}(s)", column)
+    before = snapshot(obj)
+    session.delete(obj)
+    session.flush()
+    record_changes(
+        session, actor, [Change(ChangeAction.DELETE, object_type, obj_id, res.describe(obj), before, None)]
+    )
+
+
+def record_bulk_creates(session: Session, actor: Actor, object_type: str, rows: list[dict[str, Any]]) -> None:
+    """Change-log rows for objects inserted in bulk (``rows`` carry their new ``id``)."""
+    res = RESOURCES[object_type]
+    record_changes(
+        session,
+        actor,
+        (
+            Change(
+                ChangeAction.CREATE,
+                object_type,
+                row["id"],
+                res.describe(_Row(row)),
+                None,
+                snapshot_values(res.model, row),
+            )
+            for row in rows
+        ),
+    )
+
+
+class _Row:
+    """Attribute access over a dict, so ``Resource.describe`` works on bulk rows too."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        self.__dict__.update(values)
+
+
+def create_device(session: Session, actor: Actor, data: Mapping[str, Any], **kw: Any) -> Device:
+    return create_object(session, actor, "device", data, **kw)  # type: ignore[no-any-return]
+
+
+def update_device(
+    session: Session, actor: Actor, device_id: int, data: Mapping[str, Any], **kw: Any
+) -> Device:
+    return update_object(session, actor, "device", device_id, data, **kw)  # type: ignore[no-any-return]
