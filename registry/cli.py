@@ -117,11 +117,18 @@ def tokens_create(username: str, name: str, scopes: tuple[str, ...]) -> None:
 
 @demo_cli.command("load")
 @click.option("--if-empty", is_flag=True, help="Only when the registry has no device yet.")
-def demo_load(if_empty: bool) -> None:
+@click.option(
+    "--first-start", is_flag=True, help="As `make run` does: --if-empty, and only when ANIGATE_DEMO is on."
+)
+def demo_load(if_empty: bool, first_start: bool) -> None:
     """Seed the demo estate: 2 centers, 3 sites in 2 countries, trunks, ~30 devices."""
     from registry.demo import load_demo
 
     services = _services()
+    if first_start and not services.settings.demo:
+        click.echo("ANIGATE_DEMO=0: demo data not loaded")
+        return
+    if_empty = if_empty or first_start
     with unit_of_work(services.session_factory) as session:
         has_data = session.scalar(select(func.count()).select_from(Device)) or session.scalar(
             select(func.count()).select_from(SecurityCenter)

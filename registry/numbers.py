@@ -29,6 +29,15 @@ _POSSIBLE_REASONS = {
     ValidationResult.INVALID_LENGTH: "has an impossible length for its country",
     ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "is too short: a local number needs its area code",
 }
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: (
+        "has no country code that exists (write +<country code> or give a region)"
+    ),
+    NumberParseException.TOO_LONG: "too long to be a telephone number",
+    NumberParseException.TOO_SHORT_NSN: "too short to be a telephone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short to be a telephone number",
+    NumberParseException.NOT_A_NUMBER: "is not a telephone number",
+}
 _LINE_TYPES = {
     PhoneNumberType.FIXED_LINE: "fixed",
     PhoneNumberType.MOBILE: "mobile",
@@ -76,10 +85,7 @@ def _parse(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
                 return _validated(phonenumbers.parse("+" + compact, None), raw)
             except (NumberParseException, InvalidNumber):
                 pass
-        if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
-            why = "has no country code that exists (write +<country code> or give a region)"
-        else:
-            why = "cannot be read as a telephone number"
+        why = _PARSE_REASONS.get(exc.error_type, "cannot be read as a telephone number")
         raise InvalidNumber(f"{raw!r} {why}") from exc
     try:
         return _validated(number, raw)
