@@ -509,11 +509,11 @@ def clean_device(lk: Lookups, data: Mapping[str, Any], own: Device | None) -> di
         interval = _int(data, "test_interval_hours", e, 1, 24 * 365)
     else:
         interval = own.test_interval_hours if own else DEFAULT_TEST_INTERVAL_HOURS.get(kind)
-    if kind == DeviceKind.ELEVATOR_PHONE and "test_interval_hours" not in e:
-        if interval is None or interval > MAX_LIFT_TEST_INTERVAL_HOURS:
-            e["test_interval_hours"] = (
-                f"an elevator phone must test-call at least every {MAX_LIFT_TEST_INTERVAL_HOURS} h (EN 81-28)"
-            )
+    too_rare = interval is None or interval > MAX_LIFT_TEST_INTERVAL_HOURS
+    if kind == DeviceKind.ELEVATOR_PHONE and "test_interval_hours" not in e and too_rare:
+        e["test_interval_hours"] = (
+            f"an elevator phone must test-call at least every {MAX_LIFT_TEST_INTERVAL_HOURS} h (EN 81-28)"
+        )
     v["test_interval_hours"] = interval
 
     region = (trunk and trunk.default_region) or (site and site.country) or lk.default_region
