@@ -97,7 +97,9 @@ def test_trunk_addresses_are_normalised_and_unique(session) -> None:
 
 
 def _manager(session, site_slug: str) -> Actor:
-    user = create_user(session, f"fm-{site_slug}", "correct horse battery", Role.FACILITY_MANAGER, [site_slug])
+    user = create_user(
+        session, f"fm-{site_slug}", "correct horse battery", Role.FACILITY_MANAGER, [site_slug]
+    )
     return actor_for_user(user, "api")
 
 
@@ -117,8 +119,12 @@ def test_facility_manager_sees_and_changes_only_own_sites(session) -> None:
     with pytest.raises(ValidationFailed, match="no site"):
         update_object(session, fm, "device", est["device"].id, {"site": other.id})
     with pytest.raises(Forbidden):
-        create_object(session, fm, "trunk", {"name": "x", "source_addresses": ["127.0.0.9"],
-                                            "trust": "trusted", "default_region": "DE"})
+        create_object(
+            session,
+            fm,
+            "trunk",
+            {"name": "x", "source_addresses": ["127.0.0.9"], "trust": "trusted", "default_region": "DE"},
+        )
     own = create_object(session, fm, "device", {"ani": "+493011112222", "kind": "other", "site": "tower-a"})
     assert own.site_id == est["site"].id
 

@@ -17,12 +17,14 @@ def test_defaults() -> None:
 
 
 def test_environment_overrides() -> None:
-    s = Settings.from_env({
-        "ANIGATE_DATABASE_URL": "postgresql+psycopg://u@127.0.0.1/db",
-        "ANIGATE_SIP_PORT": "5070",
-        "ANIGATE_DEMO": "0",
-        "ANIGATE_INSTANCE_DIR": "/tmp/x",
-    })
+    s = Settings.from_env(
+        {
+            "ANIGATE_DATABASE_URL": "postgresql+psycopg://u@127.0.0.1/db",
+            "ANIGATE_SIP_PORT": "5070",
+            "ANIGATE_DEMO": "0",
+            "ANIGATE_INSTANCE_DIR": "/tmp/x",
+        }
+    )
     assert s.database_url == "postgresql+psycopg://u@127.0.0.1/db"
     assert s.sip_port == 5070 and s.demo is False and s.instance_dir == Path("/tmp/x")
 
