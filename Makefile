@@ -4,10 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
-HTTP_HOST ?= $(or $(ANIGATE_HTTP_HOST),127.0.0.1)
-HTTP_PORT ?= $(or $(ANIGATE_HTTP_PORT),8000)
 
-.PHONY: run test test-postgres lint venv venv-dev bench clean
+.PHONY: run test test-postgres lint tools venv venv-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +22,12 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 venv: $(VENV)/.runtime
 venv-dev: $(VENV)/.dev
 
-## run: migrate, load the demo estate on first start (ANIGATE_DEMO=0 turns it off), serve on :8000
+## run: migrate, load the demo estate on first start (ANIGATE_DEMO=0 turns it off), then serve
+## the web app on :8000 and the worker (SIP on 127.0.0.1:5060) until Ctrl-C
 run: venv
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app demo load --first-start
-	@echo "anigate on http://$(HTTP_HOST):$(HTTP_PORT)/api/v1/openapi.json  (Ctrl-C stops)"
-	exec $(BIN)/gunicorn --bind $(HTTP_HOST):$(HTTP_PORT) --workers 2 --access-logfile - wsgi:app
+	VENV=$(VENV) exec scripts/run.sh
 
 ## lint: ruff (lint + format) and import-linter (layering contracts of STYLE.md)
 lint: venv-dev
@@ -37,12 +35,16 @@ lint: venv-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+## tools: sipp (and later snmptrapd, chromium) for the e2e tests, installed when missing
+tools:
+	scripts/ensure-tools.sh
+
 ## test: the whole suite (lint, unit, integration, e2e) against SQLite
-test: lint
+test: lint tools
 	$(BIN)/pytest -q
 
 ## test-postgres: the suite again against PostgreSQL (each test in its own schema)
-test-postgres: venv-dev
+test-postgres: venv-dev tools
 	ANIGATE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
 
 clean:

@@ -45,6 +45,20 @@ class Settings:
     #: Page size limits of the REST API.
     api_page_size: int = 50
     api_max_page_size: int = 1000
+    #: SIP: answer sources outside every trunk with 403 ("reject") or stay silent ("drop")
+    sip_unknown_source: str = "reject"
+    #: SIP flood limit per source address (Kamailio pike defaults); trusted trunks are exempt
+    sip_pike_requests: int = 30
+    sip_pike_window: float = 2.0
+    sip_pike_block: float = 120.0
+    sip_tcp_idle_timeout: float = 60.0
+    sip_tcp_max_connections: int = 512
+    #: name of the security center that takes calls nobody else takes (default: the first center)
+    default_center: str = ""
+    #: where the call journal lives (default instance/journal)
+    journal_dir: Path | None = None
+    #: STIR/SHAKEN certificates: a folder with index.json mapping x5u URL -> PEM file name
+    stir_trust_dir: Path | None = None
     #: Extra engine options (tests use them); not read from the environment.
     engine_options: Mapping[str, object] = field(default_factory=dict)
 
@@ -52,6 +66,10 @@ class Settings:
         if not self.database_url:
             url = f"sqlite:///{Path(self.instance_dir) / 'anigate.db'}"
             object.__setattr__(self, "database_url", url)
+        if self.journal_dir is None:
+            object.__setattr__(self, "journal_dir", Path(self.instance_dir) / "journal")
+        if self.sip_unknown_source not in ("reject", "drop"):
+            raise ValueError("ANIGATE_SIP_UNKNOWN_SOURCE must be reject or drop")
 
     # name of the environment variable -> (field, parser)
     ENV = {
@@ -67,6 +85,15 @@ class Settings:
         "ANIGATE_LOG_LEVEL": ("log_level", str),
         "ANIGATE_API_PAGE_SIZE": ("api_page_size", int),
         "ANIGATE_API_MAX_PAGE_SIZE": ("api_max_page_size", int),
+        "ANIGATE_SIP_UNKNOWN_SOURCE": ("sip_unknown_source", str),
+        "ANIGATE_SIP_PIKE_REQUESTS": ("sip_pike_requests", int),
+        "ANIGATE_SIP_PIKE_WINDOW": ("sip_pike_window", float),
+        "ANIGATE_SIP_PIKE_BLOCK": ("sip_pike_block", float),
+        "ANIGATE_SIP_TCP_IDLE_TIMEOUT": ("sip_tcp_idle_timeout", float),
+        "ANIGATE_SIP_TCP_MAX_CONNECTIONS": ("sip_tcp_max_connections", int),
+        "ANIGATE_DEFAULT_CENTER": ("default_center", str),
+        "ANIGATE_JOURNAL_DIR": ("journal_dir", Path),
+        "ANIGATE_STIR_TRUST_DIR": ("stir_trust_dir", Path),
     }
 
     @classmethod

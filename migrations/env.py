@@ -7,6 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 
 import registry.models  # noqa: F401  (registers every table on the metadata)
+import routing.models  # noqa: F401
 from config import Settings
 from registry.db import Base, make_engine
 

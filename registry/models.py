@@ -196,6 +196,8 @@ class Device(Timestamped, Base):
     maintenance_until: Mapped[datetime | None]
     last_call_at: Mapped[datetime | None]
     last_test_call_at: Mapped[datetime | None]
+    #: last SIP OPTIONS keep-alive seen from the device
+    last_heartbeat_at: Mapped[datetime | None]
     notes: Mapped[str] = mapped_column(Text, default="")
 
     site: Mapped[Site] = relationship()

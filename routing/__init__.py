@@ -1,0 +1,1 @@
+"""Call routing: the registry snapshot, the decision, and the durable record of every answered call."""

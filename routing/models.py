@@ -1,0 +1,65 @@
+"""Tables of the call path: one row per answered call, and the journal checkpoint.
+
+Call rows keep ids of registry objects without foreign keys: a record must outlive the device or
+trunk it names, and the recorder must never fail an insert because the registry changed meanwhile.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.db import Base
+
+
+class CallRecord(Base):
+    """An INVITE that anigate answered: who called (ANI and how it was learnt), from where, and
+    where it was sent, with the decision's reason and the time the answer took."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_device_received", "device_id", "received_at"),
+        Index("ix_calls_site_received", "site_id", "received_at"),
+        Index("ix_calls_center_received", "center_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: unique id given on the hot path; makes replays of the journal idempotent
+    record_id: Mapped[str] = mapped_column(String(32), unique=True)
+    call_id: Mapped[str] = mapped_column(String(255), index=True)
+    branch: Mapped[str] = mapped_column(String(255), default="")
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    transport: Mapped[str] = mapped_column(String(8))
+    trunk_id: Mapped[int | None] = mapped_column(Integer)
+    trunk_name: Mapped[str] = mapped_column(String(120), default="")
+    ani: Mapped[str | None] = mapped_column(String(16), index=True)
+    ani_source: Mapped[str | None] = mapped_column(String(16))
+    ani_raw: Mapped[str | None] = mapped_column(String(255))
+    presented_number: Mapped[str | None] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    privacy: Mapped[str] = mapped_column(String(64), default="")
+    identity_verified: Mapped[bool] = mapped_column(default=False)
+    attestation: Mapped[str | None] = mapped_column(String(8))
+    dnis: Mapped[str] = mapped_column(String(64), default="")
+    device_id: Mapped[int | None] = mapped_column(Integer)
+    site_id: Mapped[int | None] = mapped_column(Integer)
+    center_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[int] = mapped_column(Integer)
+    targets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    anomalies: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    latency_us: Mapped[int] = mapped_column(Integer)
+
+
+class JournalCheckpoint(Base):
+    """How far the recorder has drained a journal into the database (committed with the rows)."""
+
+    __tablename__ = "journal_checkpoints"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    segment: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,118 @@
+"""The only bridge from ``sip/`` to routing: identify the caller, decide, journal the call, answer.
+
+Implements :class:`sip.listener.CallHandler`. Runs on the event loop: everything here is in memory
+except one append to the call journal, which happens before the answer is returned.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable, Mapping
+
+from routing.journal import JournalWriter
+from routing.policy import decide
+from routing.snapshot import SnapshotHolder, TrunkEntry
+from sip.grammar import parse_uri
+from sip.identity import TrunkView, identify
+from sip.listener import Answer, SourceClass
+from sip.message import Request, SipError
+
+
+def _view(trunk: TrunkEntry) -> TrunkView:
+    return TrunkView(
+        name=trunk.name,
+        trusted=trunk.trusted,
+        ani_header=trunk.ani_header,
+        region=trunk.region,
+        expects_attestation=trunk.expects_attestation,
+    )
+
+
+class RedirectService:
+    def __init__(
+        self,
+        holder: SnapshotHolder,
+        journal: JournalWriter,
+        wall_clock: Callable[[], float] = time.time,
+        trust_store: Mapping[str, bytes] | None = None,
+    ):
+        self.holder = holder
+        self.journal = journal
+        self.wall_clock = wall_clock
+        self.trust_store = trust_store
+        self._views: dict[int, TrunkView] = {}
+        self._views_revision = -1
+        # record ids: a random per-process prefix and a counter (unique, and cheaper than uuid4)
+        self._prefix = os.urandom(6).hex()
+        self._counter = itertools.count(1)
+
+    def _trunk_view(self, trunk: TrunkEntry) -> TrunkView:
+        snap = self.holder.current
+        if snap.revision != self._views_revision:
+            self._views = {}
+            self._views_revision = snap.revision
+        view = self._views.get(trunk.id)
+        if view is None:
+            view = self._views[trunk.id] = _view(trunk)
+        return view
+
+    def classify_source(self, ip: str) -> SourceClass:
+        trunk = self.holder.current.trunk_for(ip)
+        if trunk is None:
+            return SourceClass.UNKNOWN
+        return SourceClass.TRUSTED if trunk.trusted else SourceClass.KNOWN
+
+    def on_invite(self, req: Request, src: tuple[str, int], transport: str, received_ns: int) -> Answer:
+        snap = self.holder.current
+        trunk = snap.trunk_for(src[0])
+        assert trunk is not None  # the listener answers unknown sources itself
+        now = self.wall_clock()
+        who = identify(req, self._trunk_view(trunk), now=now, trust_store=self.trust_store)
+        decision = decide(snap, who.ani)
+        try:
+            dnis = parse_uri(req.uri).user or ""
+        except SipError:
+            dnis = ""
+        device = decision.device
+        record = {
+            "type": "call",
+            "record_id": f"{self._prefix}{next(self._counter):x}",
+            "call_id": req.call_id,
+            "branch": req.top_via.branch or "",
+            "received_at": now,
+            "source": f"{src[0]}:{src[1]}",
+            "transport": transport,
+            "trunk_id": trunk.id,
+            "trunk_name": trunk.name,
+            "ani": who.ani,
+            "ani_source": who.ani_source,
+            "ani_raw": who.ani_raw,
+            "presented_number": who.presented_number,
+            "display_name": who.display_name,
+            "privacy": ",".join(sorted(who.privacy)),
+            "identity_verified": who.verified_identity,
+            "attestation": who.attestation.attest,
+            "dnis": dnis[:64],
+            "device_id": device.id if device else None,
+            "site_id": device.site_id if device else None,
+            "center_id": decision.center_id,
+            "status": decision.status,
+            "targets": [t.uri for t in decision.targets],
+            "reason": decision.reason,
+            "anomalies": [],
+        }
+        record["latency_us"] = (time.perf_counter_ns() - received_ns) // 1000
+        self.journal.append(record)
+        return Answer(decision.status, decision.reason_phrase, decision.contacts())
+
+    def on_options(self, req: Request, src: tuple[str, int]) -> None:
+        snap = self.holder.current
+        trunk = snap.trunk_for(src[0])
+        if trunk is None:
+            return
+        who = identify(req, self._trunk_view(trunk), now=self.wall_clock())
+        device = snap.devices.get(who.ani) if who.ani else None
+        if device is not None:
+            self.journal.append({"type": "heartbeat", "device_id": device.id, "at": self.wall_clock()})

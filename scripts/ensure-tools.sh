@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install the external programs the tests talk to, when missing: sipp (Debian sip-tester).
+# Idempotent; CI and `make test` call it. Nothing is skipped because a tool is absent.
+set -euo pipefail
+
+need=()
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "ensure-tools: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v sipp >/dev/null

@@ -1,0 +1,443 @@
+"""SIP transport and UAS core: asyncio UDP and TCP listeners answering statelessly (RFC 3261 §8.2.6).
+
+Owns what every SIP server does before any routing: flood limit per source (in the spirit of
+Kamailio's pike), parsing, dropping stray responses and scanners, the source-address policy,
+405/501/420/416 answers, OPTIONS, ACK absorption, CANCEL (§9.2), INVITE retransmissions (same
+answer, counted once) and symmetric response routing (RFC 3581, Kamailio's ``force_rport``).
+What an INVITE means is asked of a :class:`CallHandler`; this module has no routing knowledge and
+imports nothing from the project outside ``sip/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from sip.framing import StreamFramer
+from sip.message import Request, Response, SipError, parse_message
+from sip.responses import build_response, to_tag_for
+
+log = logging.getLogger(__name__)
+
+#: methods this server answers; everything else known gets 405 with this list
+ALLOW = ("INVITE", "ACK", "CANCEL", "OPTIONS")
+ALLOW_HEADER = ", ".join(ALLOW)
+#: methods defined by RFC 3261 and its extensions: known, but not served here (405, not 501)
+KNOWN_METHODS = frozenset(
+    {
+        "INVITE",
+        "ACK",
+        "CANCEL",
+        "OPTIONS",
+        "BYE",
+        "REGISTER",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "INFO",
+        "REFER",
+        "MESSAGE",
+        "UPDATE",
+    }
+)
+#: option tags we implement (none): any Require lists an unsupported extension (RFC 3261 §8.2.2.3)
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
+URI_SCHEMES = ("sip:", "sips:", "tel:")
+SCANNER_AGENTS = (
+    "friendly-scanner",
+    "sipvicious",
+    "sipcli",
+    "sip-scan",
+    "sundayddr",
+    "iwar",
+    "vaxsipuseragent",
+    "pplsip",
+    "sipsak-scan",
+)
+
+
+class SourceClass(Enum):
+    UNKNOWN = "unknown"  # no trunk has this address
+    KNOWN = "known"  # an untrusted trunk: served, flood-limited
+    TRUSTED = "trusted"  # a trusted trunk: served, not flood-limited per address
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the call handler wants sent for an INVITE."""
+
+    status: int
+    reason: str
+    contacts: Sequence[tuple[str, float]] = ()
+    extra: Sequence[tuple[str, str]] = ()
+
+
+class CallHandler(Protocol):
+    def classify_source(self, ip: str) -> SourceClass: ...
+
+    def on_invite(self, req: Request, src: tuple[str, int], transport: str, received_ns: int) -> Answer:
+        """Decide and durably record the call; return the answer to send (called once per call)."""
+        ...
+
+    def on_options(self, req: Request, src: tuple[str, int]) -> None:
+        """Note a keep-alive (a device heartbeat); must not block."""
+        ...
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    host: str = "127.0.0.1"
+    port: int = 5060
+    #: answer 403 to sources that belong to no trunk ("reject"), or stay silent ("drop")
+    unknown_source: str = "reject"
+    #: pike: more than ``pike_requests`` per ``pike_window`` seconds blocks a source for ``pike_block``
+    pike_requests: int = 30
+    pike_window: float = 2.0
+    pike_block: float = 120.0
+    pike_exempt_trusted: bool = True
+    tcp_idle_timeout: float = 60.0
+    tcp_max_connections: int = 512
+    max_message_bytes: int = 65535
+    #: how long an INVITE's answer is kept for retransmissions (Timer B / H: 64*T1 = 32 s)
+    retransmission_ttl: float = 32.0
+    retransmission_cache_size: int = 200_000
+
+
+class FloodGuard:
+    """Per-source request counting in fixed windows; a source over the limit is blocked for a while."""
+
+    def __init__(self, limit: int, window: float, block: float, max_sources: int = 100_000):
+        self.limit = limit
+        self.window = window
+        self.block = block
+        self.max_sources = max_sources
+        self._counts: dict[str, tuple[float, int]] = {}
+        self._blocked: dict[str, float] = {}
+
+    def allow(self, ip: str, now: float) -> bool:
+        until = self._blocked.get(ip)
+        if until is not None:
+            if now < until:
+                return False
+            del self._blocked[ip]
+        start, n = self._counts.get(ip, (now, 0))
+        if now - start >= self.window:
+            start, n = now, 0
+        n += 1
+        if n > self.limit:
+            self._blocked[ip] = now + self.block
+            self._counts.pop(ip, None)
+            log.warning("flood limit: blocking %s for %.0f s", ip, self.block)
+            return False
+        if len(self._counts) >= self.max_sources and ip not in self._counts:
+            self._counts = {k: v for k, v in self._counts.items() if now - v[0] < self.window}
+        self._counts[ip] = (start, n)
+        return True
+
+    def blocked(self, now: float) -> list[str]:
+        return [ip for ip, until in self._blocked.items() if until > now]
+
+
+@dataclass
+class ListenerStats:
+    """Counters for metrics and tests."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def __getitem__(self, key: str) -> int:
+        return self.counts[key]
+
+
+class UasCore:
+    """Turns one received message into at most one response; synchronous and socket-free."""
+
+    def __init__(self, handler: CallHandler, config: ListenerConfig, clock: callable = time.monotonic):  # type: ignore[valid-type]
+        self.handler = handler
+        self.config = config
+        self.clock = clock
+        self.stats = ListenerStats()
+        self.pike = FloodGuard(config.pike_requests, config.pike_window, config.pike_block)
+        self._answered: OrderedDict[tuple[str, ...], tuple[float, bytes]] = OrderedDict()
+
+    # -- retransmission cache ---------------------------------------------------------------
+    @staticmethod
+    def _key(req: Request) -> tuple[str, ...]:
+        via = req.top_via
+        branch = via.branch or ""
+        if branch.startswith("z9hG4bK") and len(branch) > 7:
+            return (branch, via.host, str(via.port or ""), req.call_id)
+        # RFC 2543 peers: match on Call-ID, From tag, CSeq number (RFC 3261 §17.2.3 fallback)
+        return ("2543", req.call_id, req.from_.params.get("tag") or "", str(req.cseq[0]))
+
+    def _remember(self, key: tuple[str, ...], data: bytes, now: float) -> None:
+        cache = self._answered
+        cache[key] = (now + self.config.retransmission_ttl, data)
+        while len(cache) > self.config.retransmission_cache_size:
+            cache.popitem(last=False)
+        # expire from the old end
+        while cache:
+            _key, (expires, _data) = next(iter(cache.items()))
+            if expires > now:
+                break
+            cache.popitem(last=False)
+
+    def _cached(self, key: tuple[str, ...], now: float) -> bytes | None:
+        hit = self._answered.get(key)
+        if hit is None or hit[0] <= now:
+            return None
+        return hit[1]
+
+    # -- the core ----------------------------------------------------------------------------
+    def handle(
+        self, data: bytes, src: tuple[str, int], transport: str, received_ns: int | None = None
+    ) -> bytes | None:
+        received_ns = received_ns or time.perf_counter_ns()
+        stats = self.stats.counts
+        stats["received"] += 1
+        now = self.clock()
+        ip = src[0]
+        source = self.handler.classify_source(ip)
+        exempt = source is SourceClass.TRUSTED and self.config.pike_exempt_trusted
+        if not exempt and not self.pike.allow(ip, now):
+            stats["dropped_flood"] += 1
+            return None
+        if len(data) > self.config.max_message_bytes:
+            stats["dropped_oversize"] += 1
+            return None
+        try:
+            msg = parse_message(data, stream=transport != "UDP", known_methods=KNOWN_METHODS)
+        except SipError as exc:
+            stats[f"malformed_{exc.status}"] += 1
+            if not exc.respond or exc.partial is None:
+                stats["dropped_unusable"] += 1
+                return None
+            if (exc.partial.get("CSeq") or "").split()[-1:] == ["ACK"]:
+                return None  # never answer an ACK (RFC 3261 §17.2.1)
+            return self._reply(exc.partial, exc.status, exc.reason, src)
+        if isinstance(msg, Response):
+            stats["dropped_response"] += 1  # stateless: no client transactions to match
+            return None
+        req = msg
+        agent = (req.headers.get("User-Agent") or "").lower()
+        if agent and any(s in agent for s in SCANNER_AGENTS):
+            stats["dropped_scanner"] += 1
+            return None
+        method = req.method
+        if method == "ACK":
+            stats["ack"] += 1
+            return None
+        if source is SourceClass.UNKNOWN:
+            stats["unknown_source"] += 1
+            if self.config.unknown_source == "drop":
+                return None
+            return self._reply(req, 403, "Forbidden - unknown source", src)
+        if method not in KNOWN_METHODS:
+            stats["not_implemented"] += 1
+            return self._reply(req, 501, "Not Implemented", src, extra=(("Allow", ALLOW_HEADER),))
+        if req.cseq[1] != method:
+            stats["malformed_400"] += 1
+            return self._reply(req, 400, "Bad Request - CSeq method does not match", src)
+        if method not in ALLOW:
+            stats["not_allowed"] += 1
+            return self._reply(req, 405, "Method Not Allowed", src, extra=(("Allow", ALLOW_HEADER),))
+        if method == "CANCEL":
+            # §9.2: the INVITE was answered at once, so the CANCEL has nothing left to cancel
+            if self._cached(self._key(req), now) is not None:
+                return self._reply(req, 200, "OK", src)
+            return self._reply(req, 481, "Call/Transaction Does Not Exist", src)
+        unsupported = [o for o in req.headers.get_all("Require") if o.lower() not in SUPPORTED_EXTENSIONS]
+        if unsupported:
+            stats["bad_extension"] += 1
+            return self._reply(
+                req, 420, "Bad Extension", src, extra=(("Unsupported", ", ".join(unsupported)),)
+            )
+        if not req.uri.lower().startswith(URI_SCHEMES):
+            stats["unsupported_scheme"] += 1
+            return self._reply(req, 416, "Unsupported URI Scheme", src)
+        if method == "OPTIONS":
+            stats["options"] += 1
+            self.handler.on_options(req, src)
+            return self._reply(
+                req,
+                200,
+                "OK",
+                src,
+                extra=(("Allow", ALLOW_HEADER), ("Accept", "application/sdp"), ("Supported", "")),
+            )
+        # INVITE
+        key = self._key(req)
+        cached = self._cached(key, now)
+        if cached is not None:
+            stats["retransmissions"] += 1
+            return cached
+        stats["invites"] += 1
+        answer = self.handler.on_invite(req, src, transport, received_ns)
+        out = self._reply(
+            req, answer.status, answer.reason, src, contacts=answer.contacts, extra=answer.extra
+        )
+        self._remember(key, out, now)
+        stats[f"answered_{answer.status}"] += 1
+        return out
+
+    def _reply(
+        self,
+        req: Request | object,
+        status: int,
+        reason: str,
+        src: tuple[str, int],
+        contacts: Sequence[tuple[str, float]] = (),
+        extra: Sequence[tuple[str, str]] = (),
+    ) -> bytes:
+        tag = to_tag_for(req) if isinstance(req, Request) else None
+        self.stats.counts[f"sent_{status}"] += 1
+        return build_response(
+            req,
+            status,
+            reason,
+            to_tag=tag,
+            contacts=contacts,
+            extra=extra,  # type: ignore[arg-type]
+            received=src[0],
+            rport=src[1],
+        )
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, core: UasCore):
+        self.core = core
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        t0 = time.perf_counter_ns()
+        try:
+            out = self.core.handle(data, addr, "UDP", t0)
+        except Exception:  # a bug must cost one message, never the listener
+            log.exception("error handling a datagram from %s:%s", addr[0], addr[1])
+            self.core.stats.counts["internal_error"] += 1
+            return
+        if out is not None and self.transport is not None:
+            self.transport.sendto(out, addr)  # symmetric: back to the packet's source
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("UDP error: %s", exc)
+
+
+class _TcpProtocol(asyncio.Protocol):
+    def __init__(self, server: SipServer):
+        self.server = server
+        self.core = server.core
+        self.framer = StreamFramer(max_message=server.config.max_message_bytes)
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] = ("", 0)
+        self._idle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1]) if peer else ("", 0)
+        if len(self.server.connections) >= self.server.config.tcp_max_connections:
+            self.core.stats.counts["tcp_refused"] += 1
+            transport.close()
+            return
+        self.server.connections.add(self)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        loop = asyncio.get_running_loop()
+        self._idle = loop.call_later(self.server.config.tcp_idle_timeout, self._timeout)
+
+    def _timeout(self) -> None:
+        self.core.stats.counts["tcp_idle_closed"] += 1
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self._arm()
+        try:
+            messages = self.framer.feed(data)
+        except SipError as exc:
+            # framing is lost (RFC 3261 §18.3): answer what can be answered, then close
+            self.core.stats.counts["tcp_framing_lost"] += 1
+            if exc.respond and exc.partial is not None and self.transport is not None:
+                self.transport.write(self.core._reply(exc.partial, exc.status, exc.reason, self.peer))
+            if self.transport is not None:
+                self.transport.close()
+            return
+        for msg in messages:
+            t0 = time.perf_counter_ns()
+            try:
+                out = self.core.handle(msg, self.peer, "TCP", t0)
+            except Exception:
+                log.exception("error handling a TCP message from %s", self.peer)
+                self.core.stats.counts["internal_error"] += 1
+                continue
+            if out is not None and self.transport is not None:
+                self.transport.write(out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        self.server.connections.discard(self)
+
+
+class SipServer:
+    """UDP and TCP listeners on one address; ``port=0`` picks a free port shared by both."""
+
+    def __init__(self, handler: CallHandler, config: ListenerConfig | None = None):
+        self.config = config or ListenerConfig()
+        self.core = UasCore(handler, self.config)
+        self.connections: set[_TcpProtocol] = set()
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.base_events.Server | None = None
+        self.port = self.config.port
+
+    @property
+    def stats(self) -> ListenerStats:
+        return self.core.stats
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for _attempt in range(20):
+            udp, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self.core), local_addr=(self.config.host, self.config.port)
+            )
+            port = udp.get_extra_info("sockname")[1]
+            try:
+                self._tcp = await loop.create_server(
+                    lambda: _TcpProtocol(self), self.config.host, port, reuse_address=True
+                )
+            except OSError:
+                udp.close()
+                if self.config.port:
+                    raise
+                continue  # the TCP twin of a random UDP port was taken: try another
+            self._udp = udp  # type: ignore[assignment]
+            self.port = port
+            log.info("SIP listening on %s:%d (UDP, TCP)", self.config.host, port)
+            return
+        raise OSError("could not find a port free for both UDP and TCP")
+
+    async def stop(self) -> None:
+        if self._tcp is not None:
+            self._tcp.close()
+            for conn in list(self.connections):
+                if conn.transport is not None:
+                    conn.transport.close()
+            with contextlib.suppress(Exception):
+                await self._tcp.wait_closed()
+        if self._udp is not None:
+            self._udp.close()
+        await asyncio.sleep(0)

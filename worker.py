@@ -1,0 +1,94 @@
+"""The background process: SIP listener, registry snapshot refresher and call recorder.
+
+``python worker.py`` runs until SIGTERM or SIGINT, then stops listening, drains the call journal into
+the database and exits. Scheduled jobs (APScheduler) and the outbox relay join it in later issues.
+It prints ``READY <host> <port>`` once the listener is bound (tests start it with port 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from bootstrap import build_services
+from config import Settings
+from routing.journal import JournalWriter
+from routing.recorder import CallRecorder
+from routing.redirect import RedirectService
+from routing.snapshot import SnapshotHolder, SnapshotRefresher
+from sip.listener import ListenerConfig, SipServer
+
+log = logging.getLogger("anigate.worker")
+
+
+def load_trust_store(folder: Path | None) -> dict[str, bytes] | None:
+    """STIR/SHAKEN certificates by URL, from ``index.json`` ({"https://...pem": "file.pem"})."""
+    if folder is None:
+        return None
+    index = json.loads((folder / "index.json").read_text())
+    return {url: (folder / name).read_bytes() for url, name in index.items()}
+
+
+def listener_config(settings: Settings) -> ListenerConfig:
+    return ListenerConfig(
+        host=settings.sip_host,
+        port=settings.sip_port,
+        unknown_source=settings.sip_unknown_source,
+        pike_requests=settings.sip_pike_requests,
+        pike_window=settings.sip_pike_window,
+        pike_block=settings.sip_pike_block,
+        tcp_idle_timeout=settings.sip_tcp_idle_timeout,
+        tcp_max_connections=settings.sip_tcp_max_connections,
+    )
+
+
+async def serve(settings: Settings) -> None:
+    services = build_services(settings)
+    holder = SnapshotHolder()
+    refresher = SnapshotRefresher(holder, services.session_factory, settings.default_center or None)
+    while True:  # the registry must be readable once before calls can be answered
+        try:
+            refresher.refresh()
+            break
+        except Exception as exc:
+            log.error("cannot read the registry yet (%s); retrying in 1 s", exc)
+            await asyncio.sleep(1)
+    assert settings.journal_dir is not None
+    journal = JournalWriter(settings.journal_dir)
+    recorder = CallRecorder(services.session_factory, settings.journal_dir)
+    recorder.start()
+    refresher.start()
+    handler = RedirectService(holder, journal, trust_store=load_trust_store(settings.stir_trust_dir))
+    server = SipServer(handler, listener_config(settings))
+    await server.start()
+    print(f"READY {settings.sip_host} {server.port}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: %s", dict(server.stats.counts))
+    t0 = time.monotonic()
+    await server.stop()
+    refresher.stop()
+    journal.close()
+    recorder.stop(drain=True)
+    services.close()
+    log.info("stopped in %.2f s; %d calls recorded this run", time.monotonic() - t0, recorder.recorded)
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
