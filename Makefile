@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# RFC 4475 torture messages: read in place from the shared folder beside the checkout
+export ANIGATE_SIP_TORTURE_DIR ?= $(abspath $(CURDIR)/../shared/sip-torture)
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 .PHONY: run test test-postgres lint tools venv venv-dev bench clean

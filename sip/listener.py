@@ -221,7 +221,8 @@ class UasCore:
                 return None
             if (exc.partial.get("CSeq") or "").split()[-1:] == ["ACK"]:
                 return None  # never answer an ACK (RFC 3261 §17.2.1)
-            return self._reply(exc.partial, exc.status, exc.reason, src)
+            extra = (("Allow", ALLOW_HEADER),) if exc.status in (405, 501) else ()
+            return self._reply(exc.partial, exc.status, exc.reason, src, extra=extra)
         if isinstance(msg, Response):
             stats["dropped_response"] += 1  # stateless: no client transactions to match
             return None
