@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +24,8 @@ from registry.models import ApiToken, SecurityCenter, Site, User
 
 TOKEN_PREFIX = "ag_"
 MIN_PASSWORD_LENGTH = 10
+#: ``last_used_at`` is written at most this often, so that reads do not each cost a write
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 # a constant hash to compare against when the user does not exist (same time either way)
 _DUMMY_HASH = generate_password_hash("not-a-password-" + "x" * 16)
 
@@ -148,5 +150,6 @@ def authenticate_token(session: Session, secret: str, now: datetime | None = Non
         return None
     if not token.user.is_active:
         return None
-    token.last_used_at = now
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        token.last_used_at = now
     return actor_for_user(token.user, "api", token.scopes)

@@ -56,6 +56,26 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: the largest primary key every backend stores (INTEGER is 32 bits on PostgreSQL)
+MAX_ID = 2**31 - 1
+
+
+def as_id(ref: object) -> int | None:
+    """``ref`` as a primary key (an int, or ASCII digits, in 1..MAX_ID), else None.
+
+    A reference that cannot be an id finds nothing instead of overflowing the database driver.
+    """
+    if isinstance(ref, bool):
+        return None
+    if isinstance(ref, str):
+        if not (ref.isascii() and ref.isdigit()) or len(ref) > len(str(MAX_ID)):
+            return None
+        ref = int(ref)
+    if isinstance(ref, int) and 0 < ref <= MAX_ID:
+        return ref
+    return None
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")

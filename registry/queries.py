@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from registry.actors import Actor
 from registry.choices import TokenScope
-from registry.db import Base
+from registry.db import Base, as_id
 from registry.errors import NotFound
 from registry.models import ChangeLog, Device, Location, Site
 from registry.numbers import InvalidNumber, normalise_ani
@@ -66,7 +66,7 @@ def device_query(
     stmt = visible(actor, Device)
     if site is not None:
         if isinstance(site, int) or str(site).isdigit():
-            stmt = stmt.where(Device.site_id == int(site))
+            stmt = stmt.where(Device.site_id == (as_id(site) or 0))
         else:
             stmt = stmt.where(Device.site_id.in_(select(Site.id).where(Site.slug == site)))
     if kind:

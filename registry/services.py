@@ -31,7 +31,7 @@ from registry.choices import (
     TokenScope,
     TrunkTrust,
 )
-from registry.db import Base
+from registry.db import Base, as_id
 from registry.errors import Conflict, NotFound, ValidationFailed
 from registry.models import Device, Location, Schedule, SecurityCenter, Site, Trunk, User
 from registry.numbers import InvalidNumber, normalise_ani
@@ -77,7 +77,7 @@ class Lookups:
             self._load_all(model)
         for loc in self.session.scalars(select(Location)):
             self._remember_location(loc)
-        self._anis = dict(self.session.execute(select(Device.ani, Device.id)).tuples().all())
+        self._anis = dict(self.session.execute(select(Device.ani, Device.id)).all())
         return self
 
     def _load_all(self, model: type[Base]) -> None:
@@ -95,10 +95,12 @@ class Lookups:
         by_id = self._by_id.setdefault(model, {})
         by_key = self._by_key.setdefault(model, {})
         if isinstance(ref, str) and ref.isdigit() and model is not Site:
-            ref = int(ref)
+            ref = as_id(ref) or 0  # digits that cannot be an id find nothing
         if isinstance(ref, int):
             if ref in by_id or model in self._complete:
                 return by_id.get(ref)
+            if as_id(ref) is None:
+                return None
             obj = self.session.get(model, ref)
         else:
             if ref in by_key or model in self._complete:
@@ -113,7 +115,7 @@ class Lookups:
     def site(self, ref: Ref | None) -> Site | None:
         """A site this actor may change devices in, by id or slug."""
         if isinstance(ref, str) and ref.isdigit():
-            site = self._get(Site, int(ref)) or self._get(Site, ref)
+            site = self._get(Site, as_id(ref)) or self._get(Site, ref)
         else:
             site = self._get(Site, ref)
         if site is None or not self.actor.may_write_site(site.id):
@@ -145,7 +147,10 @@ class Lookups:
             return None
         stmt = select(Location).where(Location.site_id == site_id)
         if isinstance(ref, int) or str(ref).isdigit():
-            stmt = stmt.where(Location.id == int(ref))
+            loc_id = as_id(ref)
+            if loc_id is None:
+                return None
+            stmt = stmt.where(Location.id == loc_id)
         elif "/" in str(ref):
             building, name = str(ref).split("/", 1)
             stmt = stmt.where(Location.building == building, Location.name == name)
@@ -251,7 +256,11 @@ def _datetime(data: Mapping[str, Any], key: str, errors: _Errors) -> datetime | 
     if dt.tzinfo is None:
         errors[key] = "needs a UTC offset (e.g. 2026-12-01T08:00:00+01:00)"
         return None
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past the last representable year
+        errors[key] = f"{value!r} is out of range"
+        return None
 
 
 def _str_list(data: Mapping[str, Any], key: str, errors: _Errors) -> list[str]:

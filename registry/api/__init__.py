@@ -7,31 +7,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, json
+from flask_openapi3 import OpenAPI
+
+from registry.api import problems
+from registry.api.problems import problem, validation_problem
+from registry.api.schemas import ValidationProblem
+from registry.api.views import build_blueprint
+
+__all__ = ["SECURITY_SCHEMES", "init_app", "problem", "validation_problem"]
 
 SECURITY_SCHEMES: dict[str, Any] = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "anigate API token (ag_...)"}
 }
 
 
-def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    body.update(extra)
-    return Response(json.dumps(body), status=status, mimetype="application/problem+json")
+def init_app(app: OpenAPI) -> None:
+    settings = app.extensions["anigate"].settings
+    # the schema flask-openapi3 adds for request-validation errors: ours is a problem document
+    app.validation_error_model = ValidationProblem
+    app.register_api(build_blueprint(settings.api_page_size, settings.api_max_page_size))
+    problems.init_app(app)
 
-
-def validation_problem(e: Any) -> Response:
-    """pydantic's ValidationError as a 422 problem with one message per field."""
-    errors = {}
-    for err in e.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        errors.setdefault(loc, err.get("msg", "invalid"))
-    return problem(422, "Invalid input", "Some fields are invalid.", errors=errors)
-
-
-def init_app(app: Flask) -> None:
-    @app.get("/api/v1/openapi.json")
+    @app.get("/api/v1/openapi.json", doc_ui=False)
     def openapi_document() -> Any:
-        return app.api_doc  # type: ignore[attr-defined]
+        """The OpenAPI 3.1 document of this API (public: it holds no data)."""
+        return app.api_doc

@@ -1,0 +1,70 @@
+"""Bearer-token authentication of the REST API: who the actor is, and whether the token may read/write.
+
+Runs before request validation, so a request without a usable token gets 401 (and a read-only token
+403) whatever its body. Role and site scoping stay in the registry use cases. May import flask.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, request
+
+from registry.accounts import authenticate_token
+from registry.actors import Actor
+from registry.api.problems import insufficient_scope, unauthorized
+from registry.choices import TokenScope
+from registry.errors import Forbidden
+from webcore.context import db, request_id
+
+#: methods that only read; everything else needs ``registry:write``
+READ_METHODS = frozenset({"GET", "HEAD"})
+#: methods whose request body the API reads
+BODY_METHODS = frozenset({"POST", "PATCH"})
+
+
+def bearer_secret() -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (RFC 6750 §2.1), else None."""
+    scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+def authenticate() -> Response | None:
+    """``before_request`` hook: sets ``g.actor`` or answers 401/403 as a problem."""
+    if request.method == "OPTIONS":  # answered by Flask with the Allow header; reveals nothing
+        return None
+    secret = bearer_secret()
+    if secret is None:
+        return unauthorized("An `Authorization: Bearer <token>` header is required.")
+    session = db()
+    actor = authenticate_token(session, secret)
+    if actor is None:
+        return unauthorized("The token is unknown, revoked or expired.", invalid_token=True)
+    session.commit()  # keep the token's last_used_at even when the request fails later
+    scope = TokenScope.REGISTRY_READ if request.method in READ_METHODS else TokenScope.REGISTRY_WRITE
+    try:
+        actor.require_scope(scope)
+    except Forbidden as exc:
+        return insufficient_scope(str(exc), scope.value)
+    g.actor = actor.with_source("api", request_id())
+    return None
+
+
+def current_actor() -> Actor:
+    """The authenticated actor of this request (set by :func:`authenticate`)."""
+    return g.actor  # type: ignore[no-any-return]
+
+
+def require_json() -> None:
+    """``before_request`` hook after :func:`authenticate`: a body must be JSON (415) that parses (400).
+
+    An empty body is left to request validation, which answers 422 naming the missing fields.
+    """
+    if request.method not in BODY_METHODS or not request.content_length:
+        return
+    request.get_json()  # raises UnsupportedMediaType or BadRequest, answered as problems
+
+
+def init_blueprint(bp: Blueprint) -> None:
+    bp.before_request(authenticate)
+    bp.before_request(require_json)
