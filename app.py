@@ -39,9 +39,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         SECRET_KEY=secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
     )
+    app.json.sort_keys = False  # fields in model order, as the OpenAPI document lists them
     app.extensions["anigate"] = services
     logging.basicConfig(level=settings.log_level)
     webcore.context.init_app(app)

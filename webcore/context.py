@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import TYPE_CHECKING
 
@@ -23,9 +24,14 @@ def db() -> Session:
     return g.db_session  # type: ignore[no-any-return]
 
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,64}$")
+
+
 def request_id() -> str:
+    """The caller's X-Request-ID when it is a plain token (it ends up in the change log), else new."""
     if "request_id" not in g:
-        g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
     return g.request_id  # type: ignore[no-any-return]
 
 
