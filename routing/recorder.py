@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -118,12 +118,13 @@ class CallRecorder:
         calls = [_as_row(r) for r in records if r.get("type") == "call"]
         if calls:
             dialect = session.get_bind().dialect.name
+            table = CallRecord.__table__
             if dialect == "postgresql":
-                stmt = postgresql.insert(CallRecord).on_conflict_do_nothing(index_elements=["record_id"])
+                stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["record_id"])
             elif dialect == "sqlite":
-                stmt = sqlite.insert(CallRecord).on_conflict_do_nothing(index_elements=["record_id"])
+                stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["record_id"])
             else:  # pragma: no cover
-                stmt = insert(CallRecord)
+                stmt = insert(table)
             session.execute(stmt, calls)
         last_call: dict[int, datetime] = {}
         for c in calls:
@@ -142,12 +143,19 @@ class CallRecorder:
 
     @staticmethod
     def _move_times(session: Session, column: Any, times: dict[int, datetime]) -> None:
+        """Set a device time column (never moving it backwards) without touching ``updated_at``:
+        a call is not a registry edit."""
         if not times:
             return
-        existing = set(session.scalars(select(Device.id).where(Device.id.in_(list(times)))))
-        rows = [{"id": dev_id, column.key: at} for dev_id, at in times.items() if dev_id in existing]
-        if rows:
-            session.execute(update(Device), rows)
+        table = Device.__table__
+        col = table.c[column.key]
+        stmt = (
+            table.update()
+            .where(table.c.id == bindparam("dev_id"))
+            .where(or_(col.is_(None), col < bindparam("at")))
+            .values({col: bindparam("at"), table.c.updated_at: table.c.updated_at})
+        )
+        session.execute(stmt, [{"dev_id": k, "at": v} for k, v in times.items()])
 
     # -- thread ----------------------------------------------------------------------------------
     def _run(self) -> None:
