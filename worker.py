@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -18,7 +20,7 @@ from pathlib import Path
 from bootstrap import build_services
 from config import Settings
 from routing.journal import JournalWriter
-from routing.recorder import CallRecorder
+from routing.recorder import run_in_child
 from routing.redirect import RedirectService
 from routing.snapshot import SnapshotHolder, SnapshotRefresher
 from sip.listener import ListenerConfig, SipServer
@@ -60,7 +62,15 @@ async def serve(settings: Settings) -> None:
             await asyncio.sleep(1)
     assert settings.journal_dir is not None
     journal = JournalWriter(settings.journal_dir)
-    recorder = CallRecorder(services.session_factory, settings.journal_dir)
+    # the recorder drains the journal into the database in its own process (no GIL shared with SIP)
+    ctx = multiprocessing.get_context("spawn")
+    recorder_stop = ctx.Event()
+    recorder = ctx.Process(
+        target=run_in_child,
+        args=(settings, recorder_stop, os.getpid()),
+        name="anigate-recorder",
+        daemon=False,
+    )
     recorder.start()
     refresher.start()
     handler = RedirectService(holder, journal, trust_store=load_trust_store(settings.stir_trust_dir))
@@ -78,9 +88,10 @@ async def serve(settings: Settings) -> None:
     await server.stop()
     refresher.stop()
     journal.close()
-    recorder.stop(drain=True)
+    recorder_stop.set()
+    await asyncio.to_thread(recorder.join, 60)
     services.close()
-    log.info("stopped in %.2f s; %d calls recorded this run", time.monotonic() - t0, recorder.recorded)
+    log.info("stopped in %.2f s (recorder exit code %s)", time.monotonic() - t0, recorder.exitcode)
 
 
 def main() -> int:

@@ -118,27 +118,33 @@ class JournalReader:
         segs = _segments(self.directory, self.name) if self.directory.exists() else []
         return Position(segs[0] if segs else 1, 0)
 
-    def read(self, pos: Position, max_records: int = 2000) -> Batch:
+    def _later(self, segment: int) -> list[int]:
         segs = _segments(self.directory, self.name) if self.directory.exists() else []
-        later = [s for s in segs if s > pos.segment]
+        return [s for s in segs if s > segment]
+
+    def read(self, pos: Position, max_records: int = 5000) -> Batch:
         path = segment_path(self.directory, self.name, pos.segment)
-        if not path.exists():
-            # the segment was drained and removed: resume at the next one
-            return Batch([], Position(later[0], 0) if later else pos)
         records: list[dict[str, Any]] = []
         torn = 0
-        with open(path, "rb") as f:
-            f.seek(pos.offset)
-            offset = pos.offset
-            for raw in _lines(f, max_records):
-                offset += len(raw)
-                try:
-                    records.append(json.loads(raw))
-                except ValueError:
-                    torn += 1
-        if not records and not torn and offset == pos.offset and later:
-            # this segment is complete (the writer moved on) and fully read
-            return Batch([], Position(later[0], 0))
+        offset = pos.offset
+        try:
+            with open(path, "rb") as f:
+                f.seek(pos.offset)
+                for raw in _lines(f, max_records):
+                    offset += len(raw)
+                    try:
+                        records.append(json.loads(raw))
+                    except ValueError:
+                        torn += 1
+        except FileNotFoundError:
+            # the segment was drained and removed (or never written): resume at the next one
+            later = self._later(pos.segment)
+            return Batch([], Position(later[0], 0) if later else pos)
+        if not records and not torn and offset == pos.offset:
+            # at the end of this segment: move on only once the writer has moved on
+            later = self._later(pos.segment)
+            if later:
+                return Batch([], Position(later[0], 0))
         return Batch(records, Position(pos.segment, offset), torn)
 
     def drained_segments(self, pos: Position) -> list[Path]:

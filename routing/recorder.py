@@ -8,7 +8,7 @@ and the journal simply grows; nothing is dropped.
 from __future__ import annotations
 
 import logging
-import threading
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,7 +53,9 @@ def _instant(value: float | str) -> datetime:
 
 
 class CallRecorder:
-    """A thread that tails the journal; ``drain()`` runs one pass (used directly by tests)."""
+    """Tails the journal: ``drain_once()`` stores one batch, ``drain()`` empties the journal.
+
+    Runs in its own process (:func:`run_in_child`), started by the worker."""
 
     def __init__(
         self,
@@ -72,8 +74,6 @@ class CallRecorder:
         self.max_backoff = max_backoff
         self.recorded = 0
         self.torn = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._pos: Position | None = None
 
     def _position(self, session: Session) -> Position:
@@ -157,32 +157,29 @@ class CallRecorder:
         )
         session.execute(stmt, [{"dev_id": k, "at": v} for k, v in times.items()])
 
-    # -- thread ----------------------------------------------------------------------------------
-    def _run(self) -> None:
-        backoff = 0.1
-        while not self._stop.is_set():
+
+def run_in_child(settings: Any, stop: Any, parent_pid: int) -> None:
+    """Entry point of the recorder process: the worker keeps the event loop free of database work
+    (and of the GIL it would hold). Ends when ``stop`` is set or the parent is gone, after a drain."""
+    from bootstrap import build_services
+
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s recorder: %(message)s")
+    services = build_services(settings)
+    recorder = CallRecorder(services.session_factory, settings.journal_dir)
+    backoff = 0.1
+    try:
+        while not stop.is_set() and os.getppid() == parent_pid:
             try:
-                n = self.drain_once()
+                n = recorder.drain_once()
                 backoff = 0.1
             except Exception:
                 log.exception("recording calls failed; retrying in %.1f s", backoff)
-                self._pos = None  # re-read the committed checkpoint
-                self._stop.wait(backoff)
-                backoff = min(self.max_backoff, backoff * 2)
+                recorder._pos = None
+                stop.wait(backoff)
+                backoff = min(recorder.max_backoff, backoff * 2)
                 continue
             if n == 0:
-                self._stop.wait(self.idle_sleep)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="call-recorder", daemon=True)
-        self._thread.start()
-
-    def stop(self, drain: bool = True) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if drain:
-            try:
-                self.drain()
-            except Exception:
-                log.exception("final drain failed; the journal keeps the rest for the next start")
+                stop.wait(recorder.idle_sleep)
+        recorder.drain()
+    finally:
+        services.close()
