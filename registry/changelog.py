@@ -10,12 +10,14 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, inspect
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from registry.actors import Actor
+from registry.bulk import insert_rows
 from registry.choices import ChangeAction
 from registry.db import Base, utcnow
 from registry.models import ChangeLog
@@ -24,7 +26,12 @@ from registry.models import ChangeLog
 _SKIP = {"password_hash", "digest", "created_at", "updated_at"}
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most values; exact type, so str enums still get their .value
+        return value
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime | date):
@@ -36,15 +43,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+@cache
+def _logged_keys(model: type[Base]) -> tuple[str, ...]:
+    return tuple(col.key for col in inspect(model).columns if col.key not in _SKIP)
+
+
 def snapshot_values(model: type[Base], values: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON-ready copy of a row's column values, in column order."""
-    out = {}
-    for col in inspect(model).columns:
-        key = col.key
-        if key in _SKIP or key not in values:
-            continue
-        out[key] = _jsonable(values[key])
-    return out
+    """JSON-ready copy of a row's column values, in column order (called per row by bulk imports)."""
+    return {key: _jsonable(values[key]) for key in _logged_keys(model) if key in values}
 
 
 def snapshot(obj: Base) -> dict[str, Any]:
@@ -82,6 +88,5 @@ def record_changes(session: Session, actor: Actor, changes: Iterable[Change]) ->
         for c in changes
         if c.action != ChangeAction.UPDATE or c.before != c.after
     ]
-    if rows:
-        session.execute(insert(ChangeLog), rows)
+    insert_rows(session, ChangeLog, rows)
     return len(rows)

@@ -1,11 +1,16 @@
-"""``flask --app app ...`` commands for the registry: database, users, tokens, demo data.
+"""``flask --app app ...`` commands for the registry: database, users, tokens, demo data, CSV files.
 
 An entry point like the API and the web pages: it builds an :class:`Actor` and calls use cases.
 """
 
 from __future__ import annotations
 
+import io
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from alembic import command
@@ -13,12 +18,16 @@ from alembic.config import Config
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from registry.accounts import create_token, create_user
-from registry.choices import Role, TokenScope
+from registry.actors import Actor
+from registry.choices import DeviceKind, DeviceStatus, LocationKind, Role, TokenScope
+from registry.csvio import ImportReport, Progress, export_csv, import_csv
 from registry.db import unit_of_work
 from registry.errors import RegistryError, ValidationFailed
 from registry.models import Device, SecurityCenter, User
+from registry.services import REGIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +35,9 @@ db_cli = AppGroup("db", help="Database schema (alembic migrations).")
 users_cli = AppGroup("users", help="People who log in.")
 tokens_cli = AppGroup("tokens", help="REST API bearer tokens.")
 demo_cli = AppGroup("demo", help="The demo estate.")
+devices_cli = AppGroup("devices", help="Devices: CSV import and export.")
+sites_cli = AppGroup("sites", help="Sites: CSV import and export.")
+locations_cli = AppGroup("locations", help="Locations inside sites: CSV import and export.")
 
 
 def _services():  # type: ignore[no-untyped-def]
@@ -140,4 +152,164 @@ def demo_load(if_empty: bool, first_start: bool) -> None:
     click.echo("demo loaded: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
-COMMANDS = (db_cli, users_cli, tokens_cli, demo_cli)
+# --- CSV import and export --------------------------------------------------------------------------
+
+
+def _csv_actor() -> Actor:
+    return Actor.system("csv", "cli")
+
+
+@contextmanager
+def _progress_bar(label: str) -> Iterator[Progress | None]:
+    """A click progress bar on stderr when it is a terminal (the total is known once rows are read)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with ExitStack() as stack:
+        bars: list[Any] = []
+
+        def update(done: int, total: int) -> None:
+            if not bars:
+                bar = click.progressbar(length=total, label=label, file=sys.stderr)
+                bars.append(stack.enter_context(bar))
+            bars[0].update(done - bars[0].pos)
+
+        yield update
+
+
+def _print_report(report: ImportReport, plural: str) -> None:
+    for error in report.errors:
+        click.echo(str(error), err=True)
+    counts = f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged"
+    bad = f", {report.bad_rows} bad" if report.errors else ""
+    if report.dry_run:
+        click.echo(
+            f"{plural}: dry run, nothing written: {report.rows} rows{bad}; an import would give {counts}"
+        )
+    elif report.written:
+        click.echo(f"{plural}: {report.rows} rows{bad}; {counts}")
+    else:
+        click.echo(f"{plural}: nothing imported: {report.rows} rows{bad}", err=True)
+
+
+def _run_import(
+    object_type: str, plural: str, file: str, dry_run: bool, region: str | None, skip: bool
+) -> None:
+    services = _services()
+    try:
+        with click.open_file(file, encoding="utf-8-sig") as stream:
+            text = stream.read()
+    except UnicodeDecodeError as exc:
+        click.echo(f"error: {file} is not UTF-8 text ({exc.reason} at byte {exc.start})", err=True)
+        raise SystemExit(1) from None
+    try:
+        with (
+            _progress_bar(f"checking {plural}") as progress,
+            unit_of_work(services.session_factory) as session,
+        ):
+            report = import_csv(
+                session,
+                _csv_actor(),
+                object_type,
+                io.StringIO(text, newline=""),
+                dry_run=dry_run,
+                all_or_nothing=not skip,
+                default_region=region or services.settings.default_region,
+                progress=progress,
+            )
+    except RegistryError as exc:
+        _fail(exc)
+        return
+    except IntegrityError as exc:
+        # someone else wrote a clashing row (same ANI, slug, place) between our check and insert
+        click.echo(
+            f"error: the registry changed during the import, nothing was written: {exc.orig}", err=True
+        )
+        raise SystemExit(1) from None
+    _print_report(report, plural)
+    if report.errors:
+        raise SystemExit(1)
+
+
+def _check_region(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and value.upper() not in REGIONS:
+        raise click.BadParameter(f"{value!r} is not an ISO 3166 country code known to the numbering plans")
+    return value and value.upper()
+
+
+def _import_command(group: AppGroup, object_type: str, plural: str) -> None:
+    @group.command(
+        "import",
+        help=f"""Create {plural} (rows without id) or update them (id column) from a CSV FILE.
+
+        FILE is UTF-8 (a BOM is fine), separated by , or ; with a header line naming the columns
+        (see `{plural} export`); - reads stdin. Every bad row is reported as
+        `row N, column C: reason` and, unless --skip-bad-rows, one bad row imports nothing.
+        Exit status 1 when any row is bad.""",
+    )
+    @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+    @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
+    @click.option(
+        "--region",
+        callback=_check_region,
+        help="Region for national-format numbers when neither the row's trunk nor its site gives one "
+        "(default: ANIGATE_DEFAULT_REGION).",
+    )
+    @click.option("--skip-bad-rows", is_flag=True, help="Import the good rows even when some are bad.")
+    def import_(file: str, dry_run: bool, region: str | None, skip_bad_rows: bool) -> None:
+        _run_import(object_type, plural, file, dry_run, region, skip_bad_rows)
+
+
+def _run_export(object_type: str, output: str, include_id: bool, **filters: Any) -> None:
+    with ExitStack() as stack:
+        if output == "-":
+            out = sys.stdout
+        else:
+            out = stack.enter_context(open(output, "w", encoding="utf-8", newline=""))
+        session = stack.enter_context(unit_of_work(_services().session_factory))
+        n = export_csv(session, _csv_actor(), object_type, out, include_id=include_id, **filters)
+    if output != "-":
+        click.echo(f"{n} rows written to {output}", err=True)
+
+
+_output = click.option("-o", "--output", default="-", help="File to write (default: stdout).")
+_no_ids = click.option(
+    "--no-ids", is_flag=True, help="Leave out the id column (to create the objects in another registry)."
+)
+
+
+@devices_cli.command("export")
+@_output
+@_no_ids
+@click.option("--site", help="Site slug or id.")
+@click.option("--kind", type=click.Choice(DeviceKind.values()))
+@click.option("--status", type=click.Choice(DeviceStatus.values()))
+def devices_export(output: str, no_ids: bool, site: str | None, kind: str | None, status: str | None) -> None:
+    """Write devices as CSV, references by slug and name, so the file re-imports cleanly."""
+    _run_export("device", output, not no_ids, site=site, kind=kind, status=status)
+
+
+@sites_cli.command("export")
+@_output
+@_no_ids
+@click.option("--country", help="ISO 3166 country code.")
+def sites_export(output: str, no_ids: bool, country: str | None) -> None:
+    """Write sites as CSV, centers and schedules by name."""
+    _run_export("site", output, not no_ids, country=country)
+
+
+@locations_cli.command("export")
+@_output
+@_no_ids
+@click.option("--site", help="Site slug or id.")
+@click.option("--kind", type=click.Choice(LocationKind.values()))
+def locations_export(output: str, no_ids: bool, site: str | None, kind: str | None) -> None:
+    """Write locations as CSV, the site by slug."""
+    _run_export("location", output, not no_ids, site=site, kind=kind)
+
+
+_import_command(devices_cli, "device", "devices")
+_import_command(sites_cli, "site", "sites")
+_import_command(locations_cli, "location", "locations")
+
+COMMANDS = (db_cli, users_cli, tokens_cli, demo_cli, devices_cli, sites_cli, locations_cli)
