@@ -193,6 +193,8 @@ def _text(
     value = "" if value is None else str(value).strip()
     if required and not value:
         errors[key] = "required"
+    elif "\x00" in value:
+        errors[key] = "must not contain NUL characters"
     elif len(value) > max_len:
         errors[key] = f"at most {max_len} characters"
     return value

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from registry.models import Device
 from routing.models import CallRecord
 from tests.e2e.conftest import start_worker
 from tests.e2e.siptools import header, invite, status_line, tcp_exchange, udp_exchange
@@ -174,3 +177,35 @@ def test_rfc4475_torture_messages(worker) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "MISMATCH" not in proc.stdout and "NO-REPLY" not in proc.stdout
+
+
+def test_options_from_a_registered_device_is_a_heartbeat(worker, estate_db) -> None:
+    msg = invite(worker.port, method="OPTIONS", ani_headers=("P-Asserted-Identity: <tel:+493023905601>",))
+    assert status_line(udp_exchange(worker.port, msg)) == "SIP/2.0 200 OK"
+    assert worker.stop() == 0  # graceful: the recorder drains the journal before exiting
+    with estate_db.factory() as s:
+        intercom = s.get(Device, estate_db.objects["intercom"].id)
+        lift = s.get(Device, estate_db.objects["lift"].id)
+        assert intercom.last_heartbeat_at is not None and lift.last_heartbeat_at is None
+
+
+def test_tcp_idle_connections_are_closed_and_connections_limited(worker_env, tmp_path) -> None:
+    env = {**worker_env, "ANIGATE_SIP_TCP_IDLE_TIMEOUT": "1", "ANIGATE_SIP_TCP_MAX_CONNECTIONS": "2"}
+    w = start_worker(env, tmp_path / "w.log")
+    try:
+        a = socket.create_connection(("127.0.0.1", w.port), timeout=3)
+        b = socket.create_connection(("127.0.0.1", w.port), timeout=3)
+        time.sleep(0.2)
+        c = socket.create_connection(("127.0.0.1", w.port), timeout=3)
+        assert c.recv(10) == b""  # over the limit: closed at once
+        c.close()
+        t0 = time.monotonic()
+        assert a.recv(10) == b""  # idle: closed by the server after about a second
+        assert 0.5 < time.monotonic() - t0 < 3
+        b.close()
+        a.close()
+        assert [status_line(r) for r in tcp_exchange(w.port, invite(w.port, method="OPTIONS"))] == [
+            "SIP/2.0 200 OK"
+        ]
+    finally:
+        w.stop()

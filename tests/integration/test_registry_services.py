@@ -148,3 +148,10 @@ def test_token_scopes_narrow_the_owner(session) -> None:
     assert session.get(Device, est["device"].id) is not None
     with pytest.raises(Forbidden, match="registry:write"):
         update_object(session, reader, "device", est["device"].id, {"notes": "x"})
+
+
+def test_nul_characters_are_refused_not_stored(session) -> None:
+    est = f.estate(session)
+    with pytest.raises(ValidationFailed) as info:
+        update_object(session, f.ADMIN, "device", est["device"].id, {"notes": "key\x00at reception"})
+    assert info.value.errors == {"notes": "must not contain NUL characters"}
