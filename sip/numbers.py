@@ -18,6 +18,8 @@ __all__ = ["number_from_uri", "number_text_of", "to_e164"]
 # RFC 3966 §3: visual-separator = "-" / "." / "(" / ")"; people also write spaces and "/"
 _SEPARATORS_RE = re.compile(r"[\s\-.()/]")
 _DIGITS_RE = re.compile(r"\+?[0-9]{1,20}")
+# E.164: "+", a country code not starting with 0, at most 15 digits in all (ITU-T E.164 §6)
+_E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 # phonenumbers costs tens of µs per number; the same lifts call again and again
@@ -32,6 +34,10 @@ def to_e164(raw: str | None, region: str | None = None) -> str | None:
     if not raw:
         return None
     text = _SEPARATORS_RE.sub("", raw)
+    if _E164_RE.fullmatch(text):
+        # already in E.164, as trunks send PAI: no plan lookup on the hot path (35 µs a number).
+        # Whether such a number is valid in its plan only matters once it is not a known device.
+        return text
     if not _DIGITS_RE.fullmatch(text):
         return None
     region = (region or "").upper() or None
