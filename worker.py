@@ -79,8 +79,11 @@ async def serve(settings: Settings) -> None:
     # Everything loaded so far (modules, numbering-plan metadata, the snapshot) lives as long as
     # the process: keep it out of the garbage collector's full passes, which otherwise rescan
     # hundreds of thousands of objects while calls wait.
+    # Young objects of a call die young; collect them less often, so that the occasional full
+    # pass over the caches does not stall the loop every few seconds (seen as p99 spikes).
     gc.collect()
     gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     await server.start()
     print(f"READY {settings.sip_host} {server.port}", flush=True)
 

@@ -195,6 +195,7 @@ def step(port: int, rate: int, seconds: int, inf: Path, work: Path, pid: int) ->
     retrans = int(last.get("Retransmissions(C)", 0))
     rtts: list[float] = []
     for f in work.glob("load_*_rtt.csv"):
+        shutil.copy(f, work / f"rtt-{rate}.csv")
         for row in f.read_text().splitlines()[1:]:
             parts = row.split(";")
             if len(parts) >= 2:
@@ -243,6 +244,7 @@ def main() -> int:
         "ANIGATE_LOG_LEVEL": "WARNING",
     }
     proc, port = start_worker(env)
+    print(f"# work folder {work}")
     print(f"# {platform.node()} {os.cpu_count()} cores, {args.devices} devices, worker pid {proc.pid}")
     print(
         "| offered calls/s | calls | achieved calls/s | failed | retrans | p50 ms | p99 ms "
@@ -266,8 +268,14 @@ def main() -> int:
     engine = make_engine(url)
     with make_session_factory(engine)() as s:
         stored = s.scalar(select(func.count()).select_from(CallRecord))
+        lat = sorted(s.scalars(select(CallRecord.latency_us)))
     engine.dispose()
     print(f"\ncalls answered by 302 (sipp): {answered}; call records in the database: {stored}")
+    if lat:
+        print(
+            f"server-side decision latency (receive -> journaled answer), all steps: "
+            f"p50 {lat[len(lat) // 2]} µs, p99 {lat[int(len(lat) * 0.99)]} µs, max {lat[-1]} µs"
+        )
     return 0
 
 

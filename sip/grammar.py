@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -277,6 +278,9 @@ def _decode(text: str) -> str:
     return unquote(text) if "%" in text else text
 
 
+# Parsed values are immutable (callers copy params before changing them) and the same header text
+# recurs on every call of a device (PAI, To, Request-URI): a cache takes the parse off the hot path.
+@lru_cache(maxsize=65536)
 def parse_uri(text: str) -> Uri:
     """Parse a URI as found in a Request-Line or between ``<>``; SipError(400) when malformed."""
     m = _SCHEME_RE.match(text)
@@ -371,6 +375,7 @@ class NameAddr:
 _NAME_ADDR_RE = re.compile(r'[ \t]*+(?:"((?:[^"\\]|\\.)*+)"[ \t]*+|([^"<;]*+))<([^<>]*+)>[ \t]*+(;.*)?', re.S)
 
 
+@lru_cache(maxsize=65536)
 def parse_name_addr(text: str) -> NameAddr:
     """Parse one name-addr or addr-spec with its header parameters; SipError(400) when malformed."""
     m = _NAME_ADDR_RE.fullmatch(text)
