@@ -31,11 +31,13 @@ run: venv
 	$(BIN)/flask --app app demo load --first-start
 	VENV=$(VENV) exec scripts/run.sh
 
-## lint: ruff (lint + format) and import-linter (layering contracts of STYLE.md)
+## lint: ruff (lint + format), import-linter (layering contracts of STYLE.md), mypy --strict on
+## the pure SIP library and the call path
 lint: venv-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy --strict sip routing
 
 ## tools: sipp (and later snmptrapd, chromium) for the e2e tests, installed when missing
 tools:

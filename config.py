@@ -6,9 +6,10 @@ Frozen dataclass, built once by :meth:`Settings.from_env`; no I/O at import time
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import ClassVar
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
@@ -72,7 +73,7 @@ class Settings:
             raise ValueError("ANIGATE_SIP_UNKNOWN_SOURCE must be reject or drop")
 
     # name of the environment variable -> (field, parser)
-    ENV = {
+    ENV: ClassVar[dict[str, tuple[str, Callable[[str], object]]]] = {
         "ANIGATE_DATABASE_URL": ("database_url", str),
         "ANIGATE_INSTANCE_DIR": ("instance_dir", Path),
         "ANIGATE_HTTP_HOST": ("http_host", str),

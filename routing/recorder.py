@@ -12,9 +12,9 @@ import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, or_
+from sqlalchemy import Insert, Table, bindparam, insert, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,7 +63,8 @@ def _insert_calls(session: Session, rows: list[dict[str, Any]]) -> None:
     dialect = conn.dialect
     prepared = _CALL_INSERTS.get(dialect.name)
     if prepared is None:
-        table = CallRecord.__table__
+        table = cast(Table, CallRecord.__table__)
+        stmt: Insert
         if dialect.name == "postgresql":
             stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["record_id"])
         elif dialect.name == "sqlite":
@@ -173,7 +174,7 @@ class CallRecorder:
         a call is not a registry edit."""
         if not times:
             return
-        table = Device.__table__
+        table = cast(Table, Device.__table__)
         col = table.c[column.key]
         stmt = (
             table.update()

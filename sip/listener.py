@@ -16,13 +16,13 @@ import logging
 import socket
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
 from sip.framing import StreamFramer
-from sip.message import Request, Response, SipError, parse_message
+from sip.message import Headers, Request, Response, SipError, parse_message
 from sip.responses import build_response, to_tag_for
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,9 @@ class ListenerStats:
 class UasCore:
     """Turns one received message into at most one response; synchronous and socket-free."""
 
-    def __init__(self, handler: CallHandler, config: ListenerConfig, clock: callable = time.monotonic):  # type: ignore[valid-type]
+    def __init__(
+        self, handler: CallHandler, config: ListenerConfig, clock: Callable[[], float] = time.monotonic
+    ):
         self.handler = handler
         self.config = config
         self.clock = clock
@@ -296,7 +298,7 @@ class UasCore:
 
     def _reply(
         self,
-        req: Request | object,
+        req: Request | Headers,
         status: int,
         reason: str,
         src: tuple[str, int],
@@ -311,7 +313,7 @@ class UasCore:
             reason,
             to_tag=tag,
             contacts=contacts,
-            extra=extra,  # type: ignore[arg-type]
+            extra=extra,
             received=src[0],
             rport=src[1],
         )
