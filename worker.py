@@ -51,6 +51,11 @@ def listener_config(settings: Settings) -> ListenerConfig:
 
 
 async def serve(settings: Settings) -> None:
+    # signals first: a SIGTERM that arrives while starting must still mean "stop gracefully"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     services = build_services(settings)
     holder = SnapshotHolder()
     refresher = SnapshotRefresher(holder, services.session_factory, settings.default_center or None)
@@ -60,6 +65,9 @@ async def serve(settings: Settings) -> None:
             break
         except Exception as exc:
             log.error("cannot read the registry yet (%s); retrying in 1 s", exc)
+            if stop.is_set():
+                services.close()
+                return
             await asyncio.sleep(1)
     assert settings.journal_dir is not None
     journal = JournalWriter(settings.journal_dir)
@@ -87,10 +95,6 @@ async def serve(settings: Settings) -> None:
     await server.start()
     print(f"READY {settings.sip_host} {server.port}", flush=True)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping: %s", dict(server.stats.counts))
     t0 = time.monotonic()
