@@ -389,8 +389,39 @@ class Headers:
         return self._ruri[1]
 
 
+class _HeaderViews:
+    """Parsed views of the headers every request and response must carry (cached in Headers)."""
+
+    __slots__ = ()
+    headers: Headers
+
+    @property
+    def call_id(self) -> str:
+        return self.headers.call_id()
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        return self.headers.cseq()
+
+    @property
+    def top_via(self) -> Via:
+        return self.headers.top_via()
+
+    @property
+    def vias(self) -> list[Via]:
+        return self.headers.vias()
+
+    @property
+    def from_(self) -> NameAddr:
+        return self.headers.name_addr("from")
+
+    @property
+    def to(self) -> NameAddr:
+        return self.headers.name_addr("to")
+
+
 @dataclass(slots=True)
-class Request:
+class Request(_HeaderViews):
     """A SIP request (RFC 3261 §7.1). ``body`` is exactly Content-Length octets."""
 
     method: str
@@ -404,33 +435,9 @@ class Request:
         """The Request-URI parsed (cached); SipError(400) when malformed."""
         return self.headers._uri(self.uri)
 
-    @property
-    def call_id(self) -> str:
-        return self.headers.call_id()
-
-    @property
-    def cseq(self) -> tuple[int, str]:
-        return self.headers.cseq()
-
-    @property
-    def top_via(self) -> Via:
-        return self.headers.top_via()
-
-    @property
-    def vias(self) -> list[Via]:
-        return self.headers.vias()
-
-    @property
-    def from_(self) -> NameAddr:
-        return self.headers.name_addr("from")
-
-    @property
-    def to(self) -> NameAddr:
-        return self.headers.name_addr("to")
-
 
 @dataclass(slots=True)
-class Response:
+class Response(_HeaderViews):
     """A SIP response (RFC 3261 §7.2)."""
 
     version: str
@@ -438,30 +445,6 @@ class Response:
     reason: str
     headers: Headers
     body: bytes = b""
-
-    @property
-    def call_id(self) -> str:
-        return self.headers.call_id()
-
-    @property
-    def cseq(self) -> tuple[int, str]:
-        return self.headers.cseq()
-
-    @property
-    def top_via(self) -> Via:
-        return self.headers.top_via()
-
-    @property
-    def vias(self) -> list[Via]:
-        return self.headers.vias()
-
-    @property
-    def from_(self) -> NameAddr:
-        return self.headers.name_addr("from")
-
-    @property
-    def to(self) -> NameAddr:
-        return self.headers.name_addr("to")
 
 
 @dataclass(frozen=True, slots=True)
