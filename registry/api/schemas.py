@@ -461,6 +461,9 @@ class Device(_Output):
     last_test_call_at: datetime | None = Field(
         description="last periodic test call", json_schema_extra=_READ_ONLY
     )
+    last_heartbeat_at: datetime | None = Field(
+        description="last SIP OPTIONS keep-alive from the device", json_schema_extra=_READ_ONLY
+    )
     notes: str
 
 

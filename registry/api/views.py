@@ -53,7 +53,7 @@ COLLECTIONS = (
 # --- OpenAPI response objects ----------------------------------------------------------------------
 
 
-class _Spec:
+class Spec:
     """Builds response objects and keeps the component schemas they reference."""
 
     def __init__(self, bp: APIBlueprint):
@@ -133,7 +133,7 @@ def _with_annotations(func: Callable[..., Any], name: str, **annotations: Any) -
     return func
 
 
-def _register_collection(bp: APIBlueprint, spec: _Spec, c: Collection, list_query: type[BaseModel]) -> None:
+def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query: type[BaseModel]) -> None:
     tags = [Tag(name=c.path, description=(c.model.__doc__ or "").strip().splitlines()[0])]
     detail = f"/{c.path}/<int:id>"
     page_model = s.page_model(c.out)
@@ -249,7 +249,7 @@ def _register_collection(bp: APIBlueprint, spec: _Spec, c: Collection, list_quer
     )(_with_annotations(delete_view, f"{c.object_type}_delete", path=s.ObjectPath))
 
 
-def _register_by_ani(bp: APIBlueprint, spec: _Spec) -> None:
+def _register_by_ani(bp: APIBlueprint, spec: Spec) -> None:
     def by_ani_view(path: Any, query: Any) -> Response:
         device = device_by_ani(db(), _actor(), path.number, query.region or _region())
         return jsonify(_dump(s.Device, device))
@@ -275,7 +275,7 @@ def build_blueprint(page_size: int, max_page_size: int) -> APIBlueprint:
     bp = APIBlueprint("api", __name__, url_prefix="/api/v1", doc_ui=True)
     auth.init_blueprint(bp)
     problems.register(bp)
-    spec = _Spec(bp)
+    spec = Spec(bp)
     for c in COLLECTIONS:
         query = s.device_filter(page_size, max_page_size) if c.object_type == "device" else None
         _register_collection(bp, spec, c, query or s.list_query(page_size, max_page_size))

@@ -193,7 +193,7 @@ def test_openapi_document_describes_every_operation(client) -> None:
                     assert list(response["content"]) == [PROBLEM_JSON], (method, path, code)
             if method in ("post", "patch"):
                 assert "application/json" in op["requestBody"]["content"]
-    assert operations == 6 * 5 + 1
+    assert operations == 6 * 5 + 1 + 2  # registry CRUD, by-ANI, call list and detail
     post = doc["paths"]["/api/v1/devices"]["post"]
     assert post["responses"]["201"]["headers"]["Location"]["required"] is True
     params = {p["name"]: p for p in doc["paths"]["/api/v1/devices"]["get"]["parameters"]}
