@@ -91,7 +91,8 @@ class Site(Timestamped, Base):
     """A property (office tower, car park, hospital) whose devices call one of the centers.
 
     Inside ``business_hours`` (site timezone, minus ``holidays``) calls go to ``day_center``,
-    otherwise to ``out_of_hours_center``.
+    otherwise to ``out_of_hours_center``. A site without ``business_hours`` is always inside
+    hours, except on its own ``holidays``.
     """
 
     __tablename__ = "sites"

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 
-__all__ = ["InvalidNumber", "line_type", "normalise_ani", "number_region"]
+__all__ = ["InvalidNumber", "describe_number", "line_type", "normalise_ani", "number_region"]
 
 
 class InvalidNumber(ValueError):
@@ -104,7 +104,7 @@ def _validated(number: phonenumbers.PhoneNumber, raw: str) -> phonenumbers.Phone
     if reason != ValidationResult.IS_POSSIBLE:
         raise InvalidNumber(f"{raw!r} {_POSSIBLE_REASONS.get(reason, 'is not possible')}")
     if not phonenumbers.is_valid_number(number):
-        region = phonenumbers.region_code_for_country_code(number.country_code)
+        region = phonenumbers.region_code_for_country_code(number.country_code or 0)
         raise InvalidNumber(
             f"{raw!r} is not a valid number in the numbering plan of {region} (+{number.country_code})"
         )
@@ -130,3 +130,21 @@ def line_type(e164: str) -> str:
     """``fixed``, ``mobile``, ``voip``... or ``unknown``."""
     number = phonenumbers.parse(e164, None)
     return _LINE_TYPES.get(phonenumbers.number_type(number), "unknown")
+
+
+def describe_number(e164: str) -> tuple[str | None, str]:
+    """Region and line type of an E.164 number in one parse: ``("DE", "fixed")``.
+
+    Never raises: a number phonenumbers cannot read gives ``(None, "unknown")``.
+    """
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return None, "unknown"
+    # a number not (yet) valid in its plan still tells its country by the country code
+    region: str | None = phonenumbers.region_code_for_number(number)
+    if not region and number.country_code is not None:
+        region = phonenumbers.region_code_for_country_code(number.country_code)
+    if region in ("ZZ", "001"):  # unknown code, or a non-geographic one (satellite, UIFN)
+        region = None
+    return region, _LINE_TYPES.get(phonenumbers.number_type(number), "unknown")

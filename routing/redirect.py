@@ -10,9 +10,10 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from routing.journal import JournalWriter
-from routing.policy import decide
+from routing.policy import CallFacts, decide
 from routing.snapshot import SnapshotHolder, TrunkEntry
 from sip.grammar import parse_uri
 from sip.identity import TrunkView, identify
@@ -70,11 +71,22 @@ class RedirectService:
         assert trunk is not None  # the listener answers unknown sources itself
         now = self.wall_clock()
         who = identify(req, self._trunk_view(trunk), now=now, trust_store=self.trust_store)
-        decision = decide(snap, who.ani)
         try:
             dnis = parse_uri(req.uri).user or ""
         except SipError:
             dnis = ""
+        facts = CallFacts(
+            ani=who.ani,
+            at=datetime.fromtimestamp(now, UTC),
+            ani_verified=who.verified_identity,
+            presented_number=who.presented_number,
+            dnis=dnis,
+            trunk=trunk,
+            attestation=who.attestation.attest,
+            verstat=who.attestation.verstat,
+            forwarded=bool(who.diversion),
+        )
+        decision = decide(snap, facts)
         device = decision.device
         record = {
             "type": "call",
@@ -101,7 +113,7 @@ class RedirectService:
             "status": decision.status,
             "targets": [t.uri for t in decision.targets],
             "reason": decision.reason,
-            "anomalies": [],
+            "anomalies": decision.anomaly_dicts(),
         }
         record["latency_us"] = (time.perf_counter_ns() - received_ns) // 1000
         self.journal.append(record)

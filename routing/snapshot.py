@@ -3,6 +3,7 @@
 The SIP answer never waits on the database: :class:`SnapshotHolder` keeps the current
 :class:`Snapshot`, and a background refresher rebuilds it when the change log has grown (every
 registry change writes a change-log row, so its highest id is the registry's revision).
+Schedules are compiled once per snapshot (:class:`registry.schedules.WeeklySchedule`), never per call.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.choices import AniHeader, DeviceKind, DeviceStatus, TrunkTrust
-from registry.models import ChangeLog, Device, SecurityCenter, Site, Trunk
+from registry.models import ChangeLog, Device, Schedule, SecurityCenter, Site, Trunk
+from registry.schedules import ScheduleError, WeeklySchedule
 
 log = logging.getLogger(__name__)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -32,7 +34,10 @@ class DeviceEntry:
     status: DeviceStatus
     site_id: int
     location_id: int | None
+    #: the trunk the device is expected to call on (None: any)
     trunk_id: int | None
+    #: when the device is expected to call, read in its site's timezone (None: any time)
+    active_schedule_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,24 @@ class SiteEntry:
     timezone: str
     day_center_id: int | None
     out_of_hours_center_id: int | None
+    #: None: no business-hours schedule, the site is always inside hours (except its holidays)
+    business_hours_id: int | None = None
+    #: ISO dates, added to the business-hours schedule's own holidays
+    holidays: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleEntry:
+    """A registry schedule as data: windows in the JSON form of ``registry.schedules``."""
+
+    id: int
+    name: str
+    windows: tuple[dict[str, Any], ...]
+    holidays: tuple[str, ...] = ()
+
+
+#: the window of a site that has holidays but no business-hours schedule
+_ALWAYS = ({"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "24:00"},)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +99,12 @@ class Snapshot:
     #: exact host addresses first (the common case), then networks by longest prefix
     _hosts: dict[str, TrunkEntry] = field(repr=False, default_factory=dict)
     _networks: tuple[tuple[IPNetwork, TrunkEntry], ...] = field(repr=False, default=())
+    #: compiled business hours per site id; a site missing here is always inside hours
+    _site_hours: dict[int, WeeklySchedule] = field(repr=False, default_factory=dict)
+    #: compiled device schedules by (schedule id, site timezone), shared by the devices using them
+    _active_hours: dict[tuple[int, str], WeeklySchedule] = field(repr=False, default_factory=dict)
+    #: per language, the center that takes callers speaking it (see :meth:`build`)
+    _by_language: dict[str, CenterEntry] = field(repr=False, default_factory=dict)
 
     @classmethod
     def build(
@@ -86,6 +115,7 @@ class Snapshot:
         centers: Iterable[CenterEntry],
         trunks: Iterable[TrunkEntry],
         default_center: str | None = None,
+        schedules: Iterable[ScheduleEntry] = (),
     ) -> Snapshot:
         centers_by_id = {c.id: c for c in centers}
         default_id = None
@@ -105,16 +135,48 @@ class Snapshot:
                 else:
                     nets.append((net, t))
         nets.sort(key=lambda item: item[0].prefixlen, reverse=True)
+        devices_by_ani = {d.ani: d for d in devices}
+        sites_by_id = {s.id: s for s in sites}
+        site_hours, active_hours = _compile_schedules(
+            {s.id: s for s in schedules}, sites_by_id, devices_by_ani.values()
+        )
+        # for each language: the default center if it speaks it, else a center whose first
+        # language it is, else any center that lists it (lowest id first); only centers with a URI
+        reachable = [c for c in centers_by_id.values() if c.uris]
+        by_language: dict[str, CenterEntry] = {}
+        for lang in {lang.lower() for c in reachable for lang in c.languages}:
+            speakers = [c for c in reachable if lang in (x.lower() for x in c.languages)]
+            by_language[lang] = min(
+                speakers, key=lambda c: (c.id != default_id, c.languages[0].lower() != lang, c.id)
+            )
         return cls(
             revision,
-            {d.ani: d for d in devices},
-            {s.id: s for s in sites},
+            devices_by_ani,
+            sites_by_id,
             centers_by_id,
             trunks_by_id,
             default_id,
             hosts,
             tuple(nets),
+            site_hours,
+            active_hours,
+            by_language,
         )
+
+    def center_for_language(self, language: str) -> CenterEntry | None:
+        """The center for callers speaking ``language`` (ISO 639-1): the default center when it
+        speaks it, else one whose first language it is, else any that lists it; None if nobody."""
+        return self._by_language.get(language)
+
+    def business_hours(self, site: SiteEntry) -> WeeklySchedule | None:
+        """The site's compiled business hours (site timezone and holidays); None: always inside."""
+        return self._site_hours.get(site.id)
+
+    def active_hours(self, device: DeviceEntry, site: SiteEntry) -> WeeklySchedule | None:
+        """When ``device`` is expected to call, in its site's timezone; None: at any time."""
+        if device.active_schedule_id is None:
+            return None
+        return self._active_hours.get((device.active_schedule_id, site.timezone))
 
     def trunk_for(self, ip: str) -> TrunkEntry | None:
         """The trunk whose source addresses contain ``ip`` (an exact address wins over a network)."""
@@ -131,6 +193,50 @@ class Snapshot:
         return None
 
 
+def _compile_schedules(
+    schedules: dict[int, ScheduleEntry],
+    sites: dict[int, SiteEntry],
+    devices: Iterable[DeviceEntry],
+) -> tuple[dict[int, WeeklySchedule], dict[tuple[int, str], WeeklySchedule]]:
+    """Business hours per site and device schedules per (schedule, timezone), each built once.
+
+    A schedule that cannot be compiled (bad window, timezone or date) is logged and left out: the
+    site is then always inside hours and the device may call at any time, so a registry error can
+    never stop a call from being routed.
+    """
+    site_hours: dict[int, WeeklySchedule] = {}
+    for site in sites.values():
+        entry = schedules.get(site.business_hours_id) if site.business_hours_id is not None else None
+        if entry is None and not site.holidays:
+            continue
+        windows = entry.windows if entry is not None else _ALWAYS
+        try:
+            site_hours[site.id] = WeeklySchedule.build(
+                windows, site.timezone, entry.holidays if entry is not None else (), site.holidays
+            )
+        except ScheduleError as exc:
+            log.warning("site %s: business hours not usable, treated as always open: %s", site.slug, exc)
+    active_hours: dict[tuple[int, str], WeeklySchedule] = {}
+    broken: set[tuple[int, str]] = set()
+    for device in devices:
+        sid = device.active_schedule_id
+        home = sites.get(device.site_id)
+        if sid is None or home is None:
+            continue
+        key = (sid, home.timezone)
+        if key in active_hours or key in broken:
+            continue
+        entry = schedules.get(sid)
+        try:
+            if entry is None:
+                raise ScheduleError(f"schedule {sid} is not in the snapshot")
+            active_hours[key] = WeeklySchedule.build(entry.windows, home.timezone, entry.holidays)
+        except ScheduleError as exc:
+            broken.add(key)
+            log.warning("schedule %s in %s not usable, devices may call any time: %s", sid, key[1], exc)
+    return site_hours, active_hours
+
+
 EMPTY = Snapshot.build(0, (), (), (), ())
 
 
@@ -141,7 +247,7 @@ def registry_revision(session: Session) -> int:
 def load_snapshot(session: Session, default_center: str | None = None) -> Snapshot:
     revision = registry_revision(session)
     devices = (
-        DeviceEntry(r.id, r.ani, r.kind, r.status, r.site_id, r.location_id, r.trunk_id)
+        DeviceEntry(r.id, r.ani, r.kind, r.status, r.site_id, r.location_id, r.trunk_id, r.active_schedule_id)
         for r in session.execute(
             select(
                 Device.id,
@@ -151,12 +257,27 @@ def load_snapshot(session: Session, default_center: str | None = None) -> Snapsh
                 Device.site_id,
                 Device.location_id,
                 Device.trunk_id,
+                Device.active_schedule_id,
             )
         )
     )
     sites = [
-        SiteEntry(s.id, s.slug, s.name, s.country, s.timezone, s.day_center_id, s.out_of_hours_center_id)
+        SiteEntry(
+            s.id,
+            s.slug,
+            s.name,
+            s.country,
+            s.timezone,
+            s.day_center_id,
+            s.out_of_hours_center_id,
+            s.business_hours_id,
+            tuple(s.holidays or ()),
+        )
         for s in session.scalars(select(Site))
+    ]
+    schedules = [
+        ScheduleEntry(s.id, s.name, tuple(s.windows or ()), tuple(s.holidays or ()))
+        for s in session.scalars(select(Schedule))
     ]
     centers = [
         CenterEntry(c.id, c.name, tuple(c.sip_uris), tuple(c.languages))
@@ -174,7 +295,7 @@ def load_snapshot(session: Session, default_center: str | None = None) -> Snapsh
         )
         for t in session.scalars(select(Trunk))
     ]
-    return Snapshot.build(revision, devices, sites, centers, trunks, default_center)
+    return Snapshot.build(revision, devices, sites, centers, trunks, default_center, schedules)
 
 
 class SnapshotHolder:

@@ -46,13 +46,26 @@ def test_registered_device_is_redirected_to_its_site_center(worker, estate_db) -
         302,
     )
     assert rec.targets[0] == "sip:berlin@127.0.0.1:5070" and "site tower-a" in rec.reason
+    # the estate's site has no business-hours schedule: always inside hours, day center first
+    assert "always inside hours" in rec.reason and rec.anomalies == []
 
 
-def test_unknown_ani_goes_to_the_default_center(worker) -> None:
-    msg = invite(worker.port, ani_headers=("P-Asserted-Identity: <sip:+4989111222@carrier;user=phone>",))
+@pytest.mark.parametrize(
+    ("ani", "contact"),
+    [
+        ("+4989111222", BERLIN),  # German: Berlin speaks de, then the default center London
+        ("+81312345678", LONDON),  # Japanese: no center speaks ja, the default center
+    ],
+)
+def test_unknown_ani_goes_to_a_center_speaking_its_language(worker, estate_db, ani, contact) -> None:
+    msg = invite(worker.port, ani_headers=(f"P-Asserted-Identity: <sip:{ani}@carrier;user=phone>",))
     resp = udp_exchange(worker.port, msg)
     assert status_line(resp) == "SIP/2.0 302 Moved Temporarily"
-    assert header(resp, "Contact") == LONDON
+    assert header(resp, "Contact") == contact
+    assert worker.stop() == 0  # the recorder drains the journal
+    [rec] = records(estate_db)
+    assert [a["code"] for a in rec.anomalies] == ["unknown_ani"]
+    assert rec.anomalies[0]["evidence"]["region"] == ("DE" if ani.startswith("+49") else "JP")
 
 
 def test_retransmission_gets_the_same_answer_and_one_record(worker, estate_db) -> None:
