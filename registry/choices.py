@@ -74,6 +74,8 @@ class TokenScope(LabelledChoice):
 
     REGISTRY_READ = "registry:read", "Read the registry"
     REGISTRY_WRITE = "registry:write", "Change the registry"
+    #: for PBXs and contact-center platforms that ask where a call goes (POST /api/v1/calls/route)
+    CALLS_ROUTE = "calls:route", "Route calls"
 
 
 class ChangeAction(LabelledChoice):

@@ -5,21 +5,30 @@ Same bearer tokens, scopes and problem+json errors as the registry API. May impo
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 
-from flask import Response, jsonify
+from flask import Response, current_app, jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from registry.api import auth, problems
 from registry.api import schemas as s
 from registry.api.views import SECURITY, Spec
+from registry.choices import TokenScope
 from registry.db import MAX_ID
+from registry.errors import ValidationFailed
 from registry.numbers import InvalidNumber, normalise_ani
 from registry.queries import paginate
 from routing.queries import call_query, get_call
+from routing.redirect import call_record, route_request, trunk_view
+from routing.service import fresh_snapshot, record_call
+from routing.snapshot import SnapshotHolder
+from sip.message import Request, SipError, parse_message
+from sip.responses import format_q
 from webcore.context import db, services
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -70,6 +79,63 @@ class CallPath(BaseModel):
     id: Id
 
 
+_NO_CRLF = r"^[^\r\n\x00]*$"
+
+
+class RouteRequest(BaseModel):
+    """A call to route, as a PBX or contact-center platform sees it. Give the trunk it came on
+    (``trunk`` name or id, or ``source_ip``) and either the SIP headers as received or the numbers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trunk: Annotated[str, Field(min_length=1, max_length=120, pattern=_NO_CRLF)] | None = None
+    source_ip: Annotated[str, Field(max_length=64, pattern=_NO_CRLF)] | None = None
+    ani: Annotated[str, Field(max_length=200, pattern=_NO_CRLF)] | None = Field(
+        None, description="network-asserted number, any written form (sent as P-Asserted-Identity)"
+    )
+    caller_id: Annotated[str, Field(max_length=200, pattern=_NO_CRLF)] | None = Field(
+        None, description="presented number (From user part)"
+    )
+    display_name: Annotated[str, Field(max_length=120, pattern=r'^[^\r\n\x00"\\]*$')] | None = None
+    dnis: Annotated[str, Field(max_length=64, pattern=r"^[0-9A-Za-z+*#._-]*$")] | None = Field(
+        None, description="dialled number"
+    )
+    call_id: Annotated[str, Field(max_length=200, pattern=r"^[!-~]+$")] | None = None
+    sip_headers: dict[
+        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9!%*_+`'~.-]+$")],
+        Annotated[str, Field(max_length=2000, pattern=_NO_CRLF)],
+    ] = Field(
+        default_factory=dict,
+        description="SIP headers as received (P-Asserted-Identity, "
+        "P-Charge-Info, Remote-Party-ID, Privacy, Identity, Diversion, From ...)",
+    )
+
+
+class RouteTarget(BaseModel):
+    center_id: int
+    center: str
+    uri: str
+    q: float
+
+
+class RouteDecision(BaseModel):
+    """The same decision the SIP redirect makes, as JSON."""
+
+    status: int = Field(description="302 when there are targets, 480 when no center is reachable")
+    contact: str = Field(description="the Contact header the SIP redirect sends")
+    targets: list[RouteTarget]
+    priority: str
+    language: str | None
+    device_id: int | None
+    site_id: int | None
+    ani: str | None
+    ani_source: str | None
+    identity_verified: bool
+    anomalies: list[dict[str, Any]]
+    reason: str
+    call: int = Field(description="id of the call record (GET /api/v1/calls/<id>)")
+
+
 @cache
 def call_filter(page_size: int, max_page_size: int) -> type[BaseModel]:
     return create_model(
@@ -87,7 +153,7 @@ def call_filter(page_size: int, max_page_size: int) -> type[BaseModel]:
 @cache
 def build_blueprint(page_size: int, max_page_size: int) -> APIBlueprint:
     bp = APIBlueprint("calls_api", __name__, url_prefix="/api/v1", doc_ui=True)
-    auth.init_blueprint(bp)
+    auth.init_blueprint(bp, write_scope=TokenScope.CALLS_ROUTE)
     problems.register(bp)
     spec = Spec(bp)
     tags = [Tag(name="calls", description="Call history")]
@@ -140,4 +206,105 @@ def build_blueprint(page_size: int, max_page_size: int) -> APIBlueprint:
         security=SECURITY,
         responses={200: spec.json(Call, "The call"), **spec.errors(401, 403, 404, 422)},
     )(call_detail)
+
+    def route_call(body: RouteRequest) -> Response:
+        return _route(body)
+
+    bp.post(
+        "/calls/route",
+        summary="Route a call",
+        operation_id="route_call",
+        tags=tags,
+        security=SECURITY,
+        description="Decides like the SIP redirect (same identity rules for "
+        "the trunk, same routing) and records the call.",
+        responses={200: spec.json(RouteDecision, "The decision"), **spec.errors(400, 401, 403, 415, 422)},
+    )(route_call)
     return bp
+
+
+def _route(body: RouteRequest) -> Response:
+    settings = services().settings
+    app_ext = current_app.extensions
+    holder = app_ext.setdefault("anigate_snapshot", SnapshotHolder())
+    session = db()
+    fresh_snapshot(session, holder, settings.default_center or None)
+    snap = holder.current
+    trunk = None
+    if body.trunk:
+        trunk = next(
+            (t for t in snap.trunks.values() if t.name == body.trunk or str(t.id) == body.trunk), None
+        )
+        if trunk is None:
+            raise ValidationFailed({"trunk": f"no trunk {body.trunk!r}"})
+    elif body.source_ip:
+        trunk = snap.trunk_for(body.source_ip)
+        if trunk is None:
+            raise ValidationFailed({"source_ip": f"{body.source_ip} belongs to no trunk"})
+    else:
+        raise ValidationFailed({"trunk": "give the trunk (name or id) or the source_ip"})
+    try:
+        req = _synthetic_invite(body)
+    except SipError as exc:
+        raise ValidationFailed({"sip_headers": exc.reason}) from exc
+    now = time.time()
+    who, decision = route_request(snap, req, trunk, trunk_view(trunk), now)
+    record = call_record(
+        uuid.uuid4().hex, req, now, f"http:{request.remote_addr or ''}"[:64], "HTTP", trunk, who, decision
+    )
+    record["latency_us"] = 0
+    call_id = record_call(session, record)
+    session.commit()
+    contacts = decision.contacts()
+    return jsonify(
+        RouteDecision(
+            status=decision.status,
+            contact=", ".join(f"<{uri}>;q={format_q(q)}" for uri, q in contacts),
+            targets=[
+                RouteTarget(center_id=t.center_id, center=t.center_name, uri=t.uri, q=q)
+                for t, (_uri, q) in zip(decision.targets, contacts, strict=True)
+            ],
+            priority=str(
+                decision.priority.value if hasattr(decision.priority, "value") else decision.priority
+            ),
+            language=decision.language,
+            device_id=record["device_id"],
+            site_id=record["site_id"],
+            ani=who.ani,
+            ani_source=who.ani_source,
+            identity_verified=who.verified_identity,
+            anomalies=record["anomalies"],
+            reason=decision.reason,
+            call=call_id,
+        ).model_dump(mode="json")
+    )
+
+
+def _synthetic_invite(body: RouteRequest) -> Request:
+    """The call as an INVITE, so that the SIP identity rules read it exactly as on the wire."""
+    headers = {k.lower(): (k, v) for k, v in body.sip_headers.items()}
+    dnis = body.dnis or "anigate"
+    lines = [
+        f"INVITE sip:{dnis}@route.invalid SIP/2.0",
+        f"Via: SIP/2.0/TCP route.invalid;branch=z9hG4bK{uuid.uuid4().hex}",
+    ]
+    if "from" not in headers and "f" not in headers:
+        user = body.caller_id or "anonymous"
+        host = "route.invalid" if body.caller_id else "anonymous.invalid"
+        name = f'"{body.display_name}" ' if body.display_name else ""
+        lines.append(f"From: {name}<sip:{user.replace(' ', '')}@{host}>;tag=route")
+    lines += [
+        f"To: <sip:{dnis}@route.invalid>",
+        f"Call-ID: {body.call_id or uuid.uuid4().hex}",
+        "CSeq: 1 INVITE",
+        "Max-Forwards: 70",
+    ]
+    if body.ani and "p-asserted-identity" not in headers:
+        lines.append(f"P-Asserted-Identity: <sip:{body.ani.replace(' ', '')}@route.invalid;user=phone>")
+    for skip in ("via", "v", "to", "t", "call-id", "i", "cseq", "content-length", "l", "max-forwards"):
+        headers.pop(skip, None)
+    lines += [f"{name}: {value}" for name, value in headers.values()]
+    msg = parse_message(("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode())
+    if not isinstance(msg, Request):  # pragma: no cover - the start line above is a request
+        raise SipError(400, "not a request")
+    return msg

@@ -11,17 +11,18 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from routing.journal import JournalWriter
-from routing.policy import CallFacts, decide
-from routing.snapshot import SnapshotHolder, TrunkEntry
+from routing.policy import CallFacts, Decision, decide
+from routing.snapshot import Snapshot, SnapshotHolder, TrunkEntry
 from sip.grammar import parse_uri
-from sip.identity import TrunkView, identify
+from sip.identity import CallerIdentity, TrunkView, identify
 from sip.listener import Answer, SourceClass
 from sip.message import Request, SipError
 
 
-def _view(trunk: TrunkEntry) -> TrunkView:
+def trunk_view(trunk: TrunkEntry) -> TrunkView:
     return TrunkView(
         name=trunk.name,
         trusted=trunk.trusted,
@@ -56,7 +57,7 @@ class RedirectService:
             self._views_revision = snap.revision
         view = self._views.get(trunk.id)
         if view is None:
-            view = self._views[trunk.id] = _view(trunk)
+            view = self._views[trunk.id] = trunk_view(trunk)
         return view
 
     def classify_source(self, ip: str) -> SourceClass:
@@ -70,51 +71,17 @@ class RedirectService:
         trunk = snap.trunk_for(src[0])
         assert trunk is not None  # the listener answers unknown sources itself
         now = self.wall_clock()
-        who = identify(req, self._trunk_view(trunk), now=now, trust_store=self.trust_store)
-        try:
-            dnis = parse_uri(req.uri).user or ""
-        except SipError:
-            dnis = ""
-        facts = CallFacts(
-            ani=who.ani,
-            at=datetime.fromtimestamp(now, UTC),
-            ani_verified=who.verified_identity,
-            presented_number=who.presented_number,
-            dnis=dnis,
-            trunk=trunk,
-            attestation=who.attestation.attest,
-            verstat=who.attestation.verstat,
-            forwarded=bool(who.diversion),
+        who, decision = route_request(snap, req, trunk, self._trunk_view(trunk), now, self.trust_store)
+        record = call_record(
+            f"{self._prefix}{next(self._counter):x}",
+            req,
+            now,
+            f"{src[0]}:{src[1]}",
+            transport,
+            trunk,
+            who,
+            decision,
         )
-        decision = decide(snap, facts)
-        device = decision.device
-        record = {
-            "type": "call",
-            "record_id": f"{self._prefix}{next(self._counter):x}",
-            "call_id": req.call_id,
-            "branch": req.top_via.branch or "",
-            "received_at": now,
-            "source": f"{src[0]}:{src[1]}",
-            "transport": transport,
-            "trunk_id": trunk.id,
-            "trunk_name": trunk.name,
-            "ani": who.ani,
-            "ani_source": who.ani_source,
-            "ani_raw": who.ani_raw,
-            "presented_number": who.presented_number,
-            "display_name": who.display_name,
-            "privacy": ",".join(sorted(who.privacy)),
-            "identity_verified": who.verified_identity,
-            "attestation": who.attestation.attest,
-            "dnis": dnis[:64],
-            "device_id": device.id if device else None,
-            "site_id": device.site_id if device else None,
-            "center_id": decision.center_id,
-            "status": decision.status,
-            "targets": [t.uri for t in decision.targets],
-            "reason": decision.reason,
-            "anomalies": decision.anomaly_dicts(),
-        }
         record["latency_us"] = (time.perf_counter_ns() - received_ns) // 1000
         self.journal.append(record)
         return Answer(decision.status, decision.reason_phrase, decision.contacts())
@@ -128,3 +95,76 @@ class RedirectService:
         device = snap.devices.get(who.ani) if who.ani else None
         if device is not None:
             self.journal.append({"type": "heartbeat", "device_id": device.id, "at": self.wall_clock()})
+
+
+def route_request(
+    snap: Snapshot,
+    req: Request,
+    trunk: TrunkEntry | None,
+    view: TrunkView,
+    now: float,
+    trust_store: Mapping[str, bytes] | None = None,
+) -> tuple[CallerIdentity, Decision]:
+    """Identify the caller of ``req`` as ``view`` allows and decide: the one path shared by the SIP
+    redirect and the HTTP route API, so that both give the same answer for the same call."""
+    who = identify(req, view, now=now, trust_store=trust_store)
+    facts = CallFacts(
+        ani=who.ani,
+        at=datetime.fromtimestamp(now, UTC),
+        ani_verified=who.verified_identity,
+        presented_number=who.presented_number,
+        dnis=dialled_number(req),
+        trunk=trunk,
+        attestation=who.attestation.attest,
+        verstat=who.attestation.verstat,
+        forwarded=bool(who.diversion),
+    )
+    return who, decide(snap, facts)
+
+
+def dialled_number(req: Request) -> str:
+    try:
+        return (parse_uri(req.uri).user or "")[:64]
+    except SipError:
+        return ""
+
+
+def call_record(
+    record_id: str,
+    req: Request,
+    now: float,
+    source: str,
+    transport: str,
+    trunk: TrunkEntry | None,
+    who: CallerIdentity,
+    decision: Decision,
+) -> dict[str, Any]:
+    """The call as the journal and the ``calls`` table keep it (``latency_us`` added by the caller)."""
+    device = decision.device
+    return {
+        "type": "call",
+        "record_id": record_id,
+        "call_id": req.call_id,
+        "branch": req.top_via.branch or "",
+        "received_at": now,
+        "source": source,
+        "transport": transport,
+        "trunk_id": trunk.id if trunk else None,
+        "trunk_name": trunk.name if trunk else "",
+        "ani": who.ani,
+        "ani_source": who.ani_source,
+        "ani_raw": who.ani_raw,
+        "presented_number": who.presented_number,
+        "display_name": who.display_name,
+        "privacy": ",".join(sorted(who.privacy)),
+        "identity_verified": who.verified_identity,
+        "attestation": who.attestation.attest,
+        "dnis": dialled_number(req),
+        "device_id": device.id if device else None,
+        "site_id": device.site_id if device else None,
+        "center_id": decision.center_id,
+        "status": decision.status,
+        "targets": [t.uri for t in decision.targets],
+        "reason": decision.reason,
+        "anomalies": decision.anomaly_dicts(),
+    }

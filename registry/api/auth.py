@@ -29,8 +29,10 @@ def bearer_secret() -> str | None:
     return secret.strip()
 
 
-def authenticate() -> Response | None:
-    """``before_request`` hook: sets ``g.actor`` or answers 401/403 as a problem."""
+def authenticate(write_scope: TokenScope = TokenScope.REGISTRY_WRITE) -> Response | None:
+    """``before_request`` hook: sets ``g.actor`` or answers 401/403 as a problem.
+
+    Reads need ``registry:read``; other methods ``write_scope`` (``registry:write`` by default)."""
     if request.method == "OPTIONS":  # answered by Flask with the Allow header; reveals nothing
         return None
     secret = bearer_secret()
@@ -41,7 +43,7 @@ def authenticate() -> Response | None:
     if actor is None:
         return unauthorized("The token is unknown, revoked or expired.", invalid_token=True)
     session.commit()  # keep the token's last_used_at even when the request fails later
-    scope = TokenScope.REGISTRY_READ if request.method in READ_METHODS else TokenScope.REGISTRY_WRITE
+    scope = TokenScope.REGISTRY_READ if request.method in READ_METHODS else write_scope
     try:
         actor.require_scope(scope)
     except Forbidden as exc:
@@ -65,6 +67,6 @@ def require_json() -> None:
     request.get_json()  # raises UnsupportedMediaType or BadRequest, answered as problems
 
 
-def init_blueprint(bp: Blueprint) -> None:
-    bp.before_request(authenticate)
+def init_blueprint(bp: Blueprint, write_scope: TokenScope = TokenScope.REGISTRY_WRITE) -> None:
+    bp.before_request(lambda: authenticate(write_scope))
     bp.before_request(require_json)

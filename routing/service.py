@@ -1,0 +1,27 @@
+"""Recording outcomes decided outside the SIP listener (the HTTP route API) and the web process's
+snapshot. The SIP path journals instead (see journal.py); both end in the same ``calls`` rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from routing.models import CallRecord
+from routing.recorder import _as_row, _insert_calls
+from routing.snapshot import SnapshotHolder, load_snapshot, registry_revision
+
+
+def record_call(session: Session, record: dict[str, Any]) -> int:
+    """Insert one call record in the caller's transaction; returns its id."""
+    _insert_calls(session, [_as_row(record)])
+    found = session.scalar(select(CallRecord.id).where(CallRecord.record_id == record["record_id"]))
+    assert found is not None
+    return found
+
+
+def fresh_snapshot(session: Session, holder: SnapshotHolder, default_center: str | None) -> None:
+    """Rebuild ``holder``'s snapshot when the registry moved (one cheap query per call)."""
+    if registry_revision(session) != holder.current.revision or not holder.current.centers:
+        holder.swap(load_snapshot(session, default_center))
