@@ -94,6 +94,8 @@ class CallFacts:
     attestation: str | None = None
     verstat: str | None = None
     forwarded: bool = False
+    #: the caller withheld its identity (Privacy id/user/header, RPID privacy, anonymous From)
+    withheld: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +243,9 @@ def _device_anomalies(
 
 
 def _identity_anomalies(facts: CallFacts, out: list[Anomaly]) -> None:
+    if facts.withheld:
+        # routed on the ANI all the same; the flag tells displays to hide the caller ID
+        out.append(Anomaly("withheld", Severity.INFO, {"ani_known": facts.ani is not None}))
     if facts.ani is not None and not facts.ani_verified:
         out.append(
             Anomaly("unverified_identity", Severity.WARNING, {"presented_number": facts.presented_number})

@@ -118,6 +118,7 @@ def route_request(
         attestation=who.attestation.attest,
         verstat=who.attestation.verstat,
         forwarded=bool(who.diversion),
+        withheld=who.hidden,
     )
     return who, decide(snap, facts)
 

@@ -336,3 +336,12 @@ def test_the_default_center_wins_a_language_it_speaks() -> None:
     assert centers(d) == ["Night desk"] and d.language == "en"
     german = decide(snap, facts("+4989111222"))
     assert centers(german)[0] == "Berlin"  # de is its first language, and its id is the lowest
+
+
+def test_a_withheld_caller_is_flagged_and_routed_all_the_same(snap: Snapshot) -> None:
+    plain = decide(snap, facts(ani_verified=True))
+    hidden = decide(snap, facts(ani_verified=True, withheld=True))
+    assert centers(hidden) == centers(plain)
+    assert "withheld" in codes(hidden) and "withheld" not in codes(plain)
+    anonymous = decide(snap, facts(None, withheld=True))
+    assert codes(anonymous) == ["no_ani", "withheld"]
