@@ -79,19 +79,28 @@ def _parse(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
     try:
         number = phonenumbers.parse(compact, region)
     except NumberParseException as exc:
-        if not compact.startswith("+"):
-            # "4930..." : a number in international form without its '+'
-            try:
-                return _validated(phonenumbers.parse("+" + compact, None), raw)
-            except (NumberParseException, InvalidNumber):
-                pass
+        retry = _without_plus(compact, raw)
+        if retry is not None:
+            return retry
         why = _PARSE_REASONS.get(exc.error_type, "cannot be read as a telephone number")
         raise InvalidNumber(f"{raw!r} {why}") from exc
     try:
         return _validated(number, raw)
     except InvalidNumber:
-        if compact.startswith("+") or compact.startswith("0"):
+        retry = None if compact.startswith("0") else _without_plus(compact, raw)
+        if retry is None:
             raise
+        return retry
+
+
+def _without_plus(compact: str, raw: str) -> phonenumbers.PhoneNumber | None:
+    """``4930...``: a number in international form written without its ``+``, if it is one."""
+    if compact.startswith("+"):
+        return None
+    try:
+        return _validated(phonenumbers.parse("+" + compact, None), raw)
+    except (NumberParseException, InvalidNumber):
+        return None
         try:
             return _validated(phonenumbers.parse("+" + compact, None), raw)
         except (NumberParseException, InvalidNumber):

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 _CALL_COLUMNS = {c.key for c in CallRecord.__table__.columns} - {"id"}
 
 
-def _as_row(rec: dict[str, Any]) -> dict[str, Any]:
+def call_row(rec: dict[str, Any]) -> dict[str, Any]:
     row = {k: v for k, v in rec.items() if k in _CALL_COLUMNS}
     row["received_at"] = _instant(rec["received_at"])
     for key, default in (
@@ -55,7 +55,7 @@ def _instant(value: float | str) -> datetime:
 _CALL_INSERTS: dict[str, tuple[str, list[tuple[str, Any]], bool]] = {}
 
 
-def _insert_calls(session: Session, rows: list[dict[str, Any]]) -> None:
+def insert_calls(session: Session, rows: list[dict[str, Any]]) -> None:
     """``INSERT ... ON CONFLICT (record_id) DO NOTHING`` for a batch, compiled once per dialect and
     sent as one driver ``executemany`` with SQLAlchemy's own bind processors: the ORM's per-row
     execution bookkeeping was about half of the recorder's cost per call."""
@@ -150,9 +150,9 @@ class CallRecorder:
                 return total
 
     def _store(self, session: Session, records: Sequence[dict[str, Any]]) -> None:
-        calls = [_as_row(r) for r in records if r.get("type") == "call"]
+        calls = [call_row(r) for r in records if r.get("type") == "call"]
         if calls:
-            _insert_calls(session, calls)
+            insert_calls(session, calls)
         last_call: dict[int, datetime] = {}
         for c in calls:
             if c.get("device_id") is not None:

@@ -9,13 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from routing.models import CallRecord
-from routing.recorder import _as_row, _insert_calls
+from routing.recorder import call_row, insert_calls
 from routing.snapshot import SnapshotHolder, load_snapshot, registry_revision
 
 
 def record_call(session: Session, record: dict[str, Any]) -> int:
     """Insert one call record in the caller's transaction; returns its id."""
-    _insert_calls(session, [_as_row(record)])
+    insert_calls(session, [call_row(record)])
     found = session.scalar(select(CallRecord.id).where(CallRecord.record_id == record["record_id"]))
     assert found is not None
     return found

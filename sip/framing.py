@@ -41,8 +41,9 @@ class StreamFramer:
         self._buf += data
         messages: list[bytes] = []
         try:
-            while self._next(messages):
-                pass
+            more = True
+            while more:
+                more = self._next(messages)
         except SipError as exc:
             self._broken = exc
             self._buf.clear()
