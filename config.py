@@ -56,6 +56,11 @@ class Settings:
     sip_tcp_max_connections: int = 512
     #: name of the security center that takes calls nobody else takes (default: the first center)
     default_center: str = ""
+    #: SIP URI of the EN 81-28 test receiver for test calls recognised by calling number or header
+    #: marker (a test line's DNIS rule names its own); empty: the first test line's receiver
+    test_receiver: str = ""
+    #: seconds within which a device calling again goes to the center that took its last call
+    repeat_caller_window: float = 600.0
     #: where the call journal lives (default instance/journal)
     journal_dir: Path | None = None
     #: STIR/SHAKEN certificates: a folder with index.json mapping x5u URL -> PEM file name
@@ -71,6 +76,10 @@ class Settings:
             object.__setattr__(self, "journal_dir", Path(self.instance_dir) / "journal")
         if self.sip_unknown_source not in ("reject", "drop"):
             raise ValueError("ANIGATE_SIP_UNKNOWN_SOURCE must be reject or drop")
+        if self.test_receiver and not self.test_receiver.lower().startswith(("sip:", "sips:")):
+            raise ValueError("ANIGATE_TEST_RECEIVER must be a SIP URI (sip:... or sips:...)")
+        if self.repeat_caller_window < 0:
+            raise ValueError("ANIGATE_REPEAT_CALLER_WINDOW must be 0 (off) or more seconds")
 
     # name of the environment variable -> (field, parser)
     ENV: ClassVar[dict[str, tuple[str, Callable[[str], object]]]] = {
@@ -94,6 +103,8 @@ class Settings:
         "ANIGATE_SIP_TCP_MAX_CONNECTIONS": ("sip_tcp_max_connections", int),
         "ANIGATE_DEFAULT_CENTER": ("default_center", str),
         "ANIGATE_JOURNAL_DIR": ("journal_dir", Path),
+        "ANIGATE_TEST_RECEIVER": ("test_receiver", str),
+        "ANIGATE_REPEAT_CALLER_WINDOW": ("repeat_caller_window", float),
         "ANIGATE_STIR_TRUST_DIR": ("stir_trust_dir", Path),
     }
 

@@ -16,14 +16,17 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bootstrap import build_services
 from config import Settings
+from routing.history import CallMemory
 from routing.journal import JournalWriter
+from routing.queries import recent_calls
 from routing.recorder import run_in_child
 from routing.redirect import RedirectService
-from routing.snapshot import SnapshotHolder, SnapshotRefresher
+from routing.snapshot import SnapshotHolder, SnapshotOptions, SnapshotRefresher
 from sip.listener import ListenerConfig, SipServer
 
 log = logging.getLogger("anigate.worker")
@@ -58,7 +61,7 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     services = build_services(settings)
     holder = SnapshotHolder()
-    refresher = SnapshotRefresher(holder, services.session_factory, settings.default_center or None)
+    refresher = SnapshotRefresher(holder, services.session_factory, SnapshotOptions.from_settings(settings))
     while True:  # the registry must be readable once before calls can be answered
         try:
             refresher.refresh()
@@ -82,7 +85,16 @@ async def serve(settings: Settings) -> None:
     )
     recorder.start()
     refresher.start()
-    handler = RedirectService(holder, journal, trust_store=load_trust_store(settings.stir_trust_dir))
+    history = CallMemory()
+    try:  # repeat callers and call floods survive a restart
+        with services.session_factory() as session:
+            since = datetime.fromtimestamp(time.time() - history.horizon, UTC)
+            log.info("call memory seeded with %d recent calls", history.seed(recent_calls(session, since)))
+    except Exception as exc:
+        log.warning("call memory starts empty: %s", exc)
+    handler = RedirectService(
+        holder, journal, trust_store=load_trust_store(settings.stir_trust_dir), history=history
+    )
     server = SipServer(handler, listener_config(settings))
     # Everything loaded so far (modules, numbering-plan metadata, the snapshot) lives as long as
     # the process: keep it out of the garbage collector's full passes, which otherwise rescan

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy import Connection
 
 import registry.models  # noqa: F401  (registers every table on the metadata)
 import routing.models  # noqa: F401
@@ -28,18 +31,43 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
+@contextmanager
+def _sqlite_foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """SQLite's batch mode recreates a table (copy, drop, rename); with foreign keys on, dropping a
+    table that rows of another table point at fails. SQLite's own ALTER procedure
+    (sqlite.org/lang_altertable.html, section 7): keys off, alter, ``foreign_key_check``, keys on.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
         return
-    engine = make_engine(_url())
-    with engine.connect() as conn:
+    conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: commit first
+    conn.commit()
+    try:
+        yield
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+        conn.commit()
+        if broken:
+            raise RuntimeError(f"migration left rows with dangling foreign keys: {broken[:5]}")
+    finally:
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        conn.commit()
+
+
+def _run(conn: Connection) -> None:
+    with _sqlite_foreign_keys_off(conn):
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(_url())
+    with engine.connect() as conn:
+        _run(conn)
     engine.dispose()
 
 

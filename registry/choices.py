@@ -78,6 +78,49 @@ class TokenScope(LabelledChoice):
     CALLS_ROUTE = "calls:route", "Route calls"
 
 
+class LineKind(LabelledChoice):
+    """What a dialled number (DNIS) is for."""
+
+    EMERGENCY = "emergency", "Emergency line"
+    INTERCOM = "intercom", "Intercom line"
+    #: EN 81-28 periodic test calls: answered by a test receiver, never by a person
+    TEST = "test", "Periodic test line"
+
+
+class CallPriority(LabelledChoice):
+    """How urgent a call is, in the words of the SIP ``Priority`` header (RFC 3261 §20.26)."""
+
+    EMERGENCY = "emergency", "Emergency"
+    URGENT = "urgent", "Urgent"
+    NORMAL = "normal", "Normal"
+    NON_URGENT = "non-urgent", "Non-urgent"
+
+
+class ListKind(LabelledChoice):
+    """What a number list does to a caller that is not a registered device."""
+
+    BLOCK = "block", "Blocklist (603 Decline on intercom lines)"
+    GRAY = "gray", "Graylist (routed and flagged)"
+
+
+class FloodScope(LabelledChoice):
+    """What a call-flood limit counts calls by."""
+
+    ANI = "ani", "Per calling number"
+    SITE = "site", "Per site"
+    TRUNK = "trunk", "Per trunk"
+
+
+class FloodEffect(LabelledChoice):
+    """What a call flood means for the kind of device that floods."""
+
+    #: a lift phone calling again and again: someone may be trapped and pressing the button
+    URGENT = "urgent", "Raise urgency"
+    #: an intercom rung again and again: likely a prank or abuse
+    ABUSE = "abuse", "Suspected abuse"
+    FLAG = "flag", "Flag only"
+
+
 class ChangeAction(LabelledChoice):
     CREATE = "create", "Created"
     UPDATE = "update", "Updated"

@@ -48,8 +48,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "trunk",
         "active_schedule",
         "test_interval_hours",
+        "test_ani",
         "status",
         "maintenance_until",
+        "maintenance_contact",
         "notes",
     ),
     "site": (
@@ -63,6 +65,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "out_of_hours_center",
         "business_hours",
         "holidays",
+        "maintenance_contact",
         "notes",
     ),
     "location": ("id", "site", "building", "kind", "name", "floor", "notes", "camera_ref"),
@@ -241,7 +244,8 @@ class _Importer:
         except Conflict as exc:
             column = exc.field or "ani"
             if exc.existing_id is not None and exc.existing_id < 0:
-                self.errors.append(RowError(row, column, f"same ANI as row {-exc.existing_id}"))
+                what = "ANI" if column == "ani" else "number"
+                self.errors.append(RowError(row, column, f"same {what} as row {-exc.existing_id}"))
             else:
                 self.errors.append(RowError(row, column, exc.message))
             return None
@@ -250,6 +254,8 @@ class _Importer:
         if self.object_type == "device":
             # a negative id stands for "a row of this file": later rows with this ANI conflict with it
             self.lookups.claim_ani(values["ani"], -row)
+            if values["test_ani"]:
+                self.lookups.claim_ani(values["test_ani"], -row, "test_ani")
         return _Pending(row, values, target)
 
     def _unique_in_file(self, row: int, values: Mapping[str, Any]) -> bool:

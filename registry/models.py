@@ -25,9 +25,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.choices import (
     AniHeader,
+    CallPriority,
     ChangeAction,
     DeviceKind,
     DeviceStatus,
+    FloodEffect,
+    FloodScope,
+    LineKind,
+    ListKind,
     LocationKind,
     Role,
     TrunkTrust,
@@ -111,6 +116,8 @@ class Site(Timestamped, Base):
     )
     business_hours_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="RESTRICT"))
     holidays: Mapped[list[str]] = mapped_column(default=list)
+    #: SIP URI of the maintenance company: calls of the site's devices in maintenance go there first
+    maintenance_contact: Mapped[str] = mapped_column(String(255), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
 
     day_center: Mapped[SecurityCenter | None] = relationship(foreign_keys=[day_center_id])
@@ -161,7 +168,15 @@ class Trunk(Timestamped, Base):
     #: ISO 3166-1 alpha-2 region used to read national-format numbers from this trunk
     default_region: Mapped[str] = mapped_column(String(2))
     expects_attestation: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: header that marks an EN 81-28 test call on this trunk: ``Name`` (present) or ``Name: value``
+    #: (value contained, case-insensitive); empty: no marker
+    test_call_marker: Mapped[str] = mapped_column(String(200), default="")
+    #: opt-in: an unknown caller on this trunk is added to this site as a *pending* device, for a
+    #: facility manager of the site to adopt (status active) or reject (status decommissioned)
+    pending_site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"))
     notes: Mapped[str] = mapped_column(Text, default="")
+
+    pending_site: Mapped[Site | None] = relationship()
 
 
 class Device(Timestamped, Base):
@@ -180,6 +195,8 @@ class Device(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ani: Mapped[str] = mapped_column(String(16), unique=True)
+    #: a second number the device uses only for its periodic test calls (E.164), if any
+    test_ani: Mapped[str | None] = mapped_column(String(16), unique=True)
     kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind, "device_kind"))
     vendor: Mapped[str] = mapped_column(String(120), default="")
     model: Mapped[str] = mapped_column(String(120), default="")
@@ -199,6 +216,8 @@ class Device(Timestamped, Base):
     last_test_call_at: Mapped[datetime | None]
     #: last SIP OPTIONS keep-alive seen from the device
     last_heartbeat_at: Mapped[datetime | None]
+    #: SIP URI called first while the device is in maintenance (else the site's)
+    maintenance_contact: Mapped[str] = mapped_column(String(255), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
 
     site: Mapped[Site] = relationship()
@@ -208,6 +227,59 @@ class Device(Timestamped, Base):
 
     def __repr__(self) -> str:
         return f"<Device {self.id} {self.ani}>"
+
+
+class DnisRule(Timestamped, Base):
+    """A dialled number (DNIS) anigate answers for, and what kind of line it is.
+
+    ``number`` is E.164 when it reads as a phone number, else the digits as dialled (short codes).
+    A call to a *test* line is an EN 81-28 periodic test call: it goes to ``target_uri`` (the test
+    receiver), never to a person. On other lines ``target_uri`` is unused. A call to a number with
+    no rule is treated as an emergency call.
+    """
+
+    __tablename__ = "dnis_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    line: Mapped[LineKind] = mapped_column(_enum(LineKind, "line_kind"))
+    priority: Mapped[CallPriority] = mapped_column(_enum(CallPriority, "call_priority"))
+    target_uri: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(200), default="")
+
+
+class NumberListEntry(Timestamped, Base):
+    """A calling number (E.164, or a prefix ending in ``*``) on the blocklist or the graylist.
+
+    Lists apply to callers that are not registered devices: a blocked caller on an intercom line
+    gets ``603 Decline``; on an emergency line (or one without a rule) it is routed and flagged.
+    A registered device is never blocked, whatever any list says.
+    """
+
+    __tablename__ = "number_lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(17), unique=True)
+    kind: Mapped[ListKind] = mapped_column(_enum(ListKind, "list_kind"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    #: the entry stops applying at this instant (None: never)
+    expires_at: Mapped[datetime | None]
+
+
+class FloodRule(Timestamped, Base):
+    """More than ``max_calls`` within ``window_seconds``, counted per ANI, per site or per trunk,
+    is a call flood. ``device_kind`` None applies to callers without a more specific rule,
+    unknown callers included. Replaces the built-in default for the same scope and kind."""
+
+    __tablename__ = "flood_rules"
+    __table_args__ = (UniqueConstraint("scope", "device_kind", name="uq_flood_rules_scope_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[FloodScope] = mapped_column(_enum(FloodScope, "flood_scope"))
+    device_kind: Mapped[DeviceKind | None] = mapped_column(_enum(DeviceKind, "device_kind"))
+    max_calls: Mapped[int] = mapped_column(Integer)
+    window_seconds: Mapped[int] = mapped_column(Integer)
+    effect: Mapped[FloodEffect] = mapped_column(_enum(FloodEffect, "flood_effect"))
 
 
 user_sites = Table(

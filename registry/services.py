@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from registry.actors import Actor
@@ -24,16 +24,32 @@ from registry.changelog import Change, record_changes, snapshot, snapshot_values
 from registry.choices import (
     DEFAULT_TEST_INTERVAL_HOURS,
     AniHeader,
+    CallPriority,
     ChangeAction,
     DeviceKind,
     DeviceStatus,
+    FloodEffect,
+    FloodScope,
+    LineKind,
+    ListKind,
     LocationKind,
     TokenScope,
     TrunkTrust,
 )
 from registry.db import Base, as_id
 from registry.errors import Conflict, NotFound, ValidationFailed
-from registry.models import Device, Location, Schedule, SecurityCenter, Site, Trunk, User
+from registry.models import (
+    Device,
+    DnisRule,
+    FloodRule,
+    Location,
+    NumberListEntry,
+    Schedule,
+    SecurityCenter,
+    Site,
+    Trunk,
+    User,
+)
 from registry.numbers import InvalidNumber, normalise_ani
 from registry.schedules import ScheduleError, check_timezone, parse_holidays, parse_windows
 
@@ -44,6 +60,21 @@ REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
 _SIP_URI = re.compile(r"^sips?:[^\s<>\"]+$", re.IGNORECASE)
+#: RFC 3261 §25.1: a header name is a ``token``
+_SIP_TOKEN = r"[A-Za-z0-9!%*_+`'~.-]+"
+#: a test-call marker: ``Header-Name`` (present) or ``Header-Name: value`` (value contained)
+_MARKER = re.compile(rf"^(?P<name>{_SIP_TOKEN})(?:[ \t]*:[ \t]*(?P<value>[^\x00-\x1f\x7f]*))?$")
+#: a dialled number kept as dialled (short codes such as 112): digits and the keypad's * # +
+_DIALLED = re.compile(r"^[0-9*#+]{1,32}$")
+#: a number-list prefix: + then 1 to 15 digits (E.164 allows 15) then *
+_PREFIX = re.compile(r"^\+[0-9]{1,15}\*$")
+_NUMBER_LABEL = {"ani": "ANI", "test_ani": "test ANI"}
+#: priority of a dialled-number rule when none is given, by kind of line
+DEFAULT_PRIORITY = {
+    LineKind.EMERGENCY: CallPriority.EMERGENCY,
+    LineKind.INTERCOM: CallPriority.NORMAL,
+    LineKind.TEST: CallPriority.NON_URGENT,
+}
 #: EN 81-28: a lift alarm device calls in at least every 72 hours
 MAX_LIFT_TEST_INTERVAL_HOURS = 72
 
@@ -63,7 +94,8 @@ class Lookups:
         self._by_key: dict[type[Base], dict[str, Any]] = {}
         self._complete: set[type[Base]] = set()
         self._locations: dict[tuple[int, str], Location] = {}
-        self._anis: dict[str, int] | None = None
+        #: preloaded: every device number (ANI or test ANI) -> (device id, "ani" or "test_ani")
+        self._anis: dict[str, tuple[int, str]] | None = None
 
     _KEYS: dict[type[Base], str] = {
         Site: "slug",
@@ -77,7 +109,11 @@ class Lookups:
             self._load_all(model)
         for loc in self.session.scalars(select(Location)):
             self._remember_location(loc)
-        self._anis = dict(self.session.execute(select(Device.ani, Device.id)).all())
+        self._anis = {}
+        for ani, test_ani, device_id in self.session.execute(select(Device.ani, Device.test_ani, Device.id)):
+            self._anis.setdefault(ani, (device_id, "ani"))
+            if test_ani:
+                self._anis.setdefault(test_ani, (device_id, "test_ani"))
         return self
 
     def _load_all(self, model: type[Base]) -> None:
@@ -161,14 +197,24 @@ class Lookups:
             self._remember_location(loc)
         return loc
 
-    def ani_owner(self, ani: str) -> int | None:
-        if self._anis is not None:
-            return self._anis.get(ani)
-        return self.session.scalar(select(Device.id).where(Device.ani == ani))
+    def number_owner(self, number: str) -> tuple[int, str] | None:
+        """The device that calls from ``number`` and as what: (id, ``"ani"`` or ``"test_ani"``).
 
-    def claim_ani(self, ani: str, device_id: int) -> None:
+        A number identifies one device, whether it is the device's ANI or its test ANI.
+        """
         if self._anis is not None:
-            self._anis[ani] = device_id
+            return self._anis.get(number)
+        row = self.session.execute(
+            select(Device.id, Device.ani).where(or_(Device.ani == number, Device.test_ani == number)).limit(1)
+        ).first()
+        if row is None:
+            return None
+        return row.id, "ani" if row.ani == number else "test_ani"
+
+    def claim_ani(self, number: str, device_id: int, column: str = "ani") -> None:
+        """Remember ``number`` as taken (a bulk import's earlier rows, under negative ids)."""
+        if self._anis is not None:
+            self._anis[number] = (device_id, column)
 
 
 # --- small coercions shared by every cleaner (CSV gives strings, the API typed values) -------------
@@ -350,6 +396,14 @@ def _ref(
     return obj
 
 
+def _sip_uri(data: Mapping[str, Any], key: str, errors: _Errors, *, max_len: int = 255) -> str:
+    """An optional sip: or sips: URI ('' when not given)."""
+    value = _text(data, key, errors, max_len=max_len)
+    if value and key not in errors and not _SIP_URI.match(value):
+        errors[key] = f"not a sip: or sips: URI: {value!r}"
+    return value
+
+
 # --- cleaners: raw mapping in, column values out -------------------------------------------------
 
 
@@ -420,6 +474,7 @@ def clean_site(lk: Lookups, data: Mapping[str, Any], own: Site | None) -> dict[s
     v["out_of_hours_center_id"] = ooh and ooh.id
     v["business_hours_id"] = hours and hours.id
     v["holidays"] = _holidays(data, "holidays", e)
+    v["maintenance_contact"] = _sip_uri(data, "maintenance_contact", e)
     if v["slug"] and "slug" not in e:
         _unique(lk.session, Site, "slug", v["slug"], own and own.id, e, "slug")
     e.check()
@@ -476,6 +531,9 @@ def clean_trunk(lk: Lookups, data: Mapping[str, Any], own: Trunk | None) -> dict
     if region and "default_region" not in e and region not in REGIONS:
         e["default_region"] = f"{region!r} is not an ISO 3166 country code"
     v["default_region"] = region
+    v["test_call_marker"] = _test_call_marker(data, "test_call_marker", e)
+    pending_site = _ref(lk.site, data, "pending_site", e, "site")
+    v["pending_site_id"] = pending_site and pending_site.id
     if "name" not in e:
         _unique(lk.session, Trunk, "name", v["name"], own and own.id, e, "name")
     if addrs and "source_addresses" not in e:
@@ -490,6 +548,22 @@ def clean_trunk(lk: Lookups, data: Mapping[str, Any], own: Trunk | None) -> dict
             e["source_addresses"] = f"{clash[0]} already belongs to trunk {taken[clash[0]]!r}"
     e.check()
     return v
+
+
+def _test_call_marker(data: Mapping[str, Any], key: str, errors: _Errors) -> str:
+    """``Header-Name`` or ``Header-Name: value``, written canonically; '' for none."""
+    raw = _text(data, key, errors, max_len=200)
+    if not raw or key in errors:
+        return raw
+    m = _MARKER.match(raw)
+    if m is None or m.group("value") == "":
+        errors[key] = "a SIP header name (letters, digits and -.!%*_+`'~), optionally followed by ': value'"
+        return raw
+    name, value = m.group("name"), (m.group("value") or "").strip()
+    marker = f"{name}: {value}" if value else name
+    if len(marker) > 200:
+        errors[key] = "at most 200 characters"
+    return marker
 
 
 def clean_device(lk: Lookups, data: Mapping[str, Any], own: Device | None) -> dict[str, Any]:
@@ -507,6 +581,7 @@ def clean_device(lk: Lookups, data: Mapping[str, Any], own: Device | None) -> di
         "trunk_id": trunk and trunk.id,
         "status": _choice(data, "status", DeviceStatus, e, DeviceStatus.ACTIVE),
         "maintenance_until": _datetime(data, "maintenance_until", e),
+        "maintenance_contact": _sip_uri(data, "maintenance_contact", e),
         "notes": _text(data, "notes", e, max_len=10000),
     }
     location = None
@@ -534,10 +609,118 @@ def clean_device(lk: Lookups, data: Mapping[str, Any], own: Device | None) -> di
     except InvalidNumber as exc:
         e["ani"] = str(exc)
     v["ani"] = ani
+    test_ani = None
+    raw_test_ani = data.get("test_ani")
+    if raw_test_ani is not None and str(raw_test_ani).strip():
+        try:
+            test_ani = normalise_ani(str(raw_test_ani), region)
+        except InvalidNumber as exc:
+            e["test_ani"] = str(exc)
+        else:
+            if test_ani == ani:
+                e["test_ani"] = "must differ from the device's own ANI"
+    v["test_ani"] = test_ani
     e.check()
-    owner = lk.ani_owner(ani)
-    if owner is not None and (own is None or owner != own.id):
-        raise Conflict(f"ANI {ani} is already registered to device {owner}", "ani", owner)
+    # one number, one device: an ANI or test ANI may not be another device's ANI or test ANI
+    for column, number in (("ani", ani), ("test_ani", test_ani)):
+        taken = lk.number_owner(number) if number else None
+        if taken is None or (own is not None and taken[0] == own.id):
+            continue
+        owner, held_as = taken
+        where = "registered to" if held_as == column else f"the {_NUMBER_LABEL[held_as]} of"
+        raise Conflict(f"{_NUMBER_LABEL[column]} {number} is already {where} device {owner}", column, owner)
+    return v
+
+
+def clean_dnis_rule(lk: Lookups, data: Mapping[str, Any], own: DnisRule | None) -> dict[str, Any]:
+    """A dialled number: E.164 when it reads as a phone number (server region), else as dialled."""
+    e = _Errors()
+    raw = _text(data, "number", e, max_len=64, required=True)
+    number = raw
+    if raw and "number" not in e:
+        try:
+            number = normalise_ani(raw, lk.default_region)
+        except InvalidNumber:
+            if not _DIALLED.match(raw):
+                e["number"] = (
+                    f"{raw!r} is neither a telephone number nor digits as dialled (0-9 * # +, at most 32)"
+                )
+    line = _choice(data, "line", LineKind, e)
+    if data.get("priority") is None or data.get("priority") == "":
+        priority = DEFAULT_PRIORITY.get(line) if line is not None else None
+    else:
+        priority = _choice(data, "priority", CallPriority, e)
+    v: dict[str, Any] = {
+        "number": number,
+        "line": line,
+        "priority": priority,
+        "target_uri": _sip_uri(data, "target_uri", e),
+        "description": _text(data, "description", e, max_len=200),
+    }
+    if line == LineKind.TEST and not v["target_uri"] and "target_uri" not in e:
+        e["target_uri"] = "a test line needs the test receiver's SIP URI"
+    if number and "number" not in e:
+        _unique(lk.session, DnisRule, "number", number, own.id if own else None, e, "number")
+    e.check()
+    return v
+
+
+def clean_number_list_entry(
+    lk: Lookups, data: Mapping[str, Any], own: NumberListEntry | None
+) -> dict[str, Any]:
+    """A calling number in E.164 (any written form, server region), or a prefix ``+<digits>*``."""
+    e = _Errors()
+    raw = _text(data, "pattern", e, max_len=64, required=True)
+    pattern = raw
+    if raw and "pattern" not in e:
+        if raw.endswith("*"):
+            if not _PREFIX.match(raw):
+                e["pattern"] = f"{raw!r} is not a prefix: + then 1 to 15 digits then * (e.g. +4930*)"
+        else:
+            try:
+                pattern = normalise_ani(raw, lk.default_region)
+            except InvalidNumber as exc:
+                e["pattern"] = str(exc)
+    v: dict[str, Any] = {
+        "pattern": pattern,
+        "kind": _choice(data, "kind", ListKind, e),
+        "reason": _text(data, "reason", e, max_len=10000),
+        "expires_at": _datetime(data, "expires_at", e),
+    }
+    if pattern and "pattern" not in e:
+        _unique(lk.session, NumberListEntry, "pattern", pattern, own.id if own else None, e, "pattern")
+    e.check()
+    return v
+
+
+def clean_flood_rule(lk: Lookups, data: Mapping[str, Any], own: FloodRule | None) -> dict[str, Any]:
+    """A call-flood limit per scope and device kind (none: callers without a more specific rule)."""
+    e = _Errors()
+    scope = _choice(data, "scope", FloodScope, e)
+    kind = None
+    if data.get("device_kind") is not None and data.get("device_kind") != "":
+        kind = _choice(data, "device_kind", DeviceKind, e)
+    v: dict[str, Any] = {
+        "scope": scope,
+        "device_kind": kind,
+        "max_calls": _int(data, "max_calls", e, 1, 100_000),
+        "window_seconds": _int(data, "window_seconds", e, 1, 86_400),
+        "effect": _choice(data, "effect", FloodEffect, e, FloodEffect.FLAG),
+    }
+    for key in ("max_calls", "window_seconds"):
+        if v[key] is None and key not in e:
+            e[key] = "required"
+    if scope is not None and "device_kind" not in e:
+        # NULLs are distinct in a unique constraint: the database would take two "any kind" rules
+        same_kind = FloodRule.device_kind.is_(None) if kind is None else FloodRule.device_kind == kind
+        stmt = select(FloodRule.id).where(FloodRule.scope == scope, same_kind)
+        if own is not None:
+            stmt = stmt.where(FloodRule.id != own.id)
+        other = lk.session.scalar(stmt)
+        if other is not None:
+            what = kind.value if kind else "any kind"
+            e["device_kind"] = f"scope {scope.value!r} already has a rule for {what} (id {other})"
+    e.check()
     return v
 
 
@@ -556,6 +739,12 @@ class Resource:
     site_of: Callable[[Any], int] | None
     #: (model, foreign-key column, what it is) that block a delete while they point here
     dependents: tuple[tuple[type[Base], str, str], ...] = ()
+
+    @property
+    def plural(self) -> str:
+        """The kind of object in plain words, plural: ``devices``, ``number list entries``."""
+        words = self.object_type.replace("_", " ")
+        return words[:-1] + "ies" if words.endswith("y") else words + "s"
 
 
 RESOURCES: dict[str, Resource] = {
@@ -587,7 +776,11 @@ RESOURCES: dict[str, Resource] = {
             clean_site,
             lambda o: o.slug,
             None,
-            ((Device, "site_id", "device"), (Location, "site_id", "location")),
+            (
+                (Device, "site_id", "device"),
+                (Location, "site_id", "location"),
+                (Trunk, "pending_site_id", "trunk"),
+            ),
         ),
         Resource(
             "location",
@@ -599,6 +792,15 @@ RESOURCES: dict[str, Resource] = {
         ),
         Resource("trunk", Trunk, clean_trunk, lambda o: o.name, None, ((Device, "trunk_id", "device"),)),
         Resource("device", Device, clean_device, lambda o: o.ani, lambda o: o.site_id),
+        Resource("dnis_rule", DnisRule, clean_dnis_rule, lambda o: o.number, None),
+        Resource("number_list_entry", NumberListEntry, clean_number_list_entry, lambda o: o.pattern, None),
+        Resource(
+            "flood_rule",
+            FloodRule,
+            clean_flood_rule,
+            lambda o: f"{o.scope} {o.device_kind or 'any'}",
+            None,
+        ),
     )
 }
 
@@ -606,7 +808,7 @@ RESOURCES: dict[str, Resource] = {
 def _check_write(actor: Actor, res: Resource, obj_site: int | None) -> None:
     actor.require_scope(TokenScope.REGISTRY_WRITE)
     if res.site_of is None:
-        actor.require_admin(f"{res.object_type}s")
+        actor.require_admin(res.plural)
     else:
         actor.require_site_writer()
 

@@ -23,10 +23,11 @@ from registry.db import MAX_ID
 from registry.errors import ValidationFailed
 from registry.numbers import InvalidNumber, normalise_ani
 from registry.queries import paginate
-from routing.queries import call_query, get_call
+from routing.queries import CallTableHistory, call_query, get_call
+from routing.recorder import adopt_calls
 from routing.redirect import call_record, route_request, trunk_view
 from routing.service import fresh_snapshot, record_call
-from routing.snapshot import SnapshotHolder
+from routing.snapshot import SnapshotHolder, SnapshotOptions
 from sip.message import Request, SipError, parse_message
 from sip.responses import format_q
 from webcore.context import db, services
@@ -69,6 +70,10 @@ class Call(BaseModel):
     site_id: int | None
     center_id: int | None
     status: int = Field(description="SIP answer, 302 for a redirect")
+    priority: str = Field(description="emergency, urgent, normal or non-urgent (RFC 3261 Priority)")
+    line: str = Field(description="kind of the dialled line (emergency, intercom, test; '' without a rule)")
+    language: str | None
+    test_call: bool = Field(description="an EN 81-28 periodic test call")
     targets: list[str] = Field(description="Contact URIs in the order offered")
     reason: str = Field(description="why each target was chosen")
     anomalies: list[dict[str, Any]]
@@ -112,7 +117,7 @@ class RouteRequest(BaseModel):
 
 
 class RouteTarget(BaseModel):
-    center_id: int
+    center_id: int | None = Field(description="None: a maintenance contact or the test receiver")
     center: str
     uri: str
     q: float
@@ -121,10 +126,15 @@ class RouteTarget(BaseModel):
 class RouteDecision(BaseModel):
     """The same decision the SIP redirect makes, as JSON."""
 
-    status: int = Field(description="302 when there are targets, 480 when no center is reachable")
+    status: int = Field(
+        description="302 when there are targets, 480 when no center (or test receiver) is reachable, "
+        "603 for a blocklisted caller on an intercom line"
+    )
     contact: str = Field(description="the Contact header the SIP redirect sends")
     targets: list[RouteTarget]
     priority: str
+    line: str
+    test_call: bool
     language: str | None
     device_id: int | None
     site_id: int | None
@@ -228,7 +238,7 @@ def _route(body: RouteRequest) -> Response:
     app_ext = current_app.extensions
     holder = app_ext.setdefault("anigate_snapshot", SnapshotHolder())
     session = db()
-    fresh_snapshot(session, holder, settings.default_center or None)
+    fresh_snapshot(session, holder, SnapshotOptions.from_settings(settings))
     snap = holder.current
     trunk = None
     if body.trunk:
@@ -248,12 +258,14 @@ def _route(body: RouteRequest) -> Response:
     except SipError as exc:
         raise ValidationFailed({"sip_headers": exc.reason}) from exc
     now = time.time()
-    who, decision = route_request(snap, req, trunk, trunk_view(trunk), now)
+    who, decision = route_request(snap, req, trunk, trunk_view(trunk), now, history=CallTableHistory(session))
     record = call_record(
         uuid.uuid4().hex, req, now, f"http:{request.remote_addr or ''}"[:64], "HTTP", trunk, who, decision
     )
     record["latency_us"] = 0
     call_id = record_call(session, record)
+    if decision.adopt_site_id is not None:
+        adopt_calls(session, [record])
     session.commit()
     contacts = decision.contacts()
     return jsonify(
@@ -264,9 +276,9 @@ def _route(body: RouteRequest) -> Response:
                 RouteTarget(center_id=t.center_id, center=t.center_name, uri=t.uri, q=q)
                 for t, (_uri, q) in zip(decision.targets, contacts, strict=True)
             ],
-            priority=str(
-                decision.priority.value if hasattr(decision.priority, "value") else decision.priority
-            ),
+            priority=decision.priority.value,
+            line=record["line"],
+            test_call=decision.test_call,
             language=decision.language,
             device_id=record["device_id"],
             site_id=record["site_id"],

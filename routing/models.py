@@ -24,6 +24,7 @@ class CallRecord(Base):
         Index("ix_calls_device_received", "device_id", "received_at"),
         Index("ix_calls_site_received", "site_id", "received_at"),
         Index("ix_calls_center_received", "center_id", "received_at"),
+        Index("ix_calls_trunk_received", "trunk_id", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,6 +50,12 @@ class CallRecord(Base):
     site_id: Mapped[int | None] = mapped_column(Integer)
     center_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[int] = mapped_column(Integer)
+    #: RFC 3261 Priority value of the decision; line: the DNIS rule's line kind ("" without one)
+    priority: Mapped[str] = mapped_column(String(16), default="")
+    line: Mapped[str] = mapped_column(String(16), default="")
+    language: Mapped[str | None] = mapped_column(String(8))
+    #: an EN 81-28 periodic test call (it moved the device's last test call)
+    test_call: Mapped[bool] = mapped_column(default=False)
     targets: Mapped[list[str]] = mapped_column(JSON, default=list)
     reason: Mapped[str] = mapped_column(Text, default="")
     anomalies: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -6,16 +6,20 @@ sent to their center or arriving from the sites their center covers.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from registry.actors import Actor
-from registry.choices import Role, TokenScope
+from registry.choices import FloodScope, Role, TokenScope
 from registry.errors import NotFound
 from registry.models import Site
+from routing.history import SeedRow
 from routing.models import CallRecord
+from routing.policy import HistoryQuery, Recent
 
 
 def visible_calls(actor: Actor) -> Select[CallRecord]:
@@ -63,3 +67,68 @@ def get_call(session: Session, actor: Actor, call_id: int) -> CallRecord:
     if call is None:
         raise NotFound("call", call_id)
     return call
+
+
+_SCOPE_COLUMNS = {
+    FloodScope.ANI: (CallRecord.ani, str),
+    FloodScope.SITE: (CallRecord.site_id, int),
+    FloodScope.TRUNK: (CallRecord.trunk_id, int),
+}
+
+
+class CallTableHistory:
+    """:class:`routing.history.HistoryStore` over the ``calls`` table, for the HTTP route API
+    (several web processes share no memory). Calls the SIP worker has journaled but not yet
+    stored are not seen; the recorder stores them within a fraction of a second."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def recall(self, query: HistoryQuery, now: float) -> Recent:
+        at = datetime.fromtimestamp(now, UTC)
+        counts = {}
+        for w in query.windows:
+            column, kind = _SCOPE_COLUMNS[w.scope]
+            stmt = select(func.count()).where(
+                column == kind(w.key), CallRecord.received_at >= at - timedelta(seconds=w.seconds)
+            )
+            counts[w.scope] = (self.session.scalar(stmt) or 0) + 1
+        last_center = age = None
+        if query.device_id is not None and query.repeat_seconds > 0:
+            last = self.session.execute(
+                select(CallRecord.received_at, CallRecord.center_id)
+                .where(
+                    CallRecord.device_id == query.device_id,
+                    CallRecord.received_at >= at - timedelta(seconds=query.repeat_seconds),
+                    CallRecord.center_id.is_not(None),
+                )
+                .order_by(CallRecord.received_at.desc())
+                .limit(1)
+            ).first()
+            if last is not None:
+                age, last_center = max(0.0, (at - last.received_at).total_seconds()), last.center_id
+        return Recent(last_center, age, MappingProxyType(counts))
+
+    def note(self, query: HistoryQuery, now: float, center_id: int | None) -> None:
+        """Nothing to do: the call's own record is what the next call will count."""
+
+
+def recent_calls(session: Session, since: datetime, limit: int = 200_000) -> Iterator[SeedRow]:
+    """The newest calls received since ``since`` (at most ``limit``), oldest first, to seed the
+    SIP worker's :class:`routing.history.CallMemory` after a restart."""
+    stmt = (
+        select(
+            CallRecord.received_at,
+            CallRecord.ani,
+            CallRecord.site_id,
+            CallRecord.trunk_id,
+            CallRecord.device_id,
+            CallRecord.center_id,
+        )
+        .where(CallRecord.received_at >= since)
+        .order_by(CallRecord.received_at.desc())
+        .limit(limit)
+    )
+    rows = session.execute(stmt).all()
+    for r in reversed(rows):
+        yield (r.received_at.timestamp(), r.ani, r.site_id, r.trunk_id, r.device_id, r.center_id)

@@ -1,8 +1,9 @@
 """Drains the call journal into the database in batches, off the SIP hot path.
 
-Each batch inserts the call rows, moves the devices' last-call and heartbeat times, and advances the
-journal checkpoint in one transaction. When the database is away the batch is retried with backoff
-and the journal simply grows; nothing is dropped.
+Each batch inserts the call rows, moves the devices' last-call, last-test-call and heartbeat times,
+adds unknown callers of opted-in trunks as pending devices, and advances the journal checkpoint in
+one transaction. When the database is away the batch is retried with backoff and the journal simply
+grows; nothing is dropped.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from typing import Any, cast
 
 from sqlalchemy import Insert, Table, bindparam, insert, or_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from registry.actors import Actor
+from registry.choices import DeviceKind, DeviceStatus
+from registry.errors import RegistryError
 from registry.models import Device
+from registry.services import create_object
 from routing.journal import JournalReader, Position
 from routing.models import CallRecord, JournalCheckpoint
 
@@ -39,6 +45,9 @@ def call_row(rec: dict[str, Any]) -> dict[str, Any]:
         ("reason", ""),
         ("anomalies", []),
         ("identity_verified", False),
+        ("priority", ""),
+        ("line", ""),
+        ("test_call", False),
     ):
         if row.get(key) is None:
             row[key] = default
@@ -160,6 +169,13 @@ class CallRecorder:
                 if c["device_id"] not in last_call or at > last_call[c["device_id"]]:
                     last_call[c["device_id"]] = at
         self._move_times(session, Device.last_call_at, last_call)
+        tests: dict[int, datetime] = {}
+        for c in calls:
+            dev = c.get("device_id")
+            if c.get("test_call") and dev is not None and (dev not in tests or c["received_at"] > tests[dev]):
+                tests[dev] = c["received_at"]
+        self._move_times(session, Device.last_test_call_at, tests)
+        adopt_calls(session, [r for r in records if r.get("type") == "call" and r.get("adopt_site_id")])
         beats: dict[int, datetime] = {}
         for r in records:
             if r.get("type") == "heartbeat":
@@ -183,6 +199,43 @@ class CallRecorder:
             .values({col: bindparam("at"), table.c.updated_at: table.c.updated_at})
         )
         session.execute(stmt, [{"dev_id": k, "at": v} for k, v in times.items()])
+
+
+#: who adds pending devices in the change log
+SIP_ACTOR = Actor.system("sip", "anigate SIP front door")
+
+
+def adopt_calls(session: Session, records: Sequence[dict[str, Any]]) -> int:
+    """Add each unknown caller of an opted-in trunk to the trunk's site as a *pending* device, for a
+    facility manager to adopt (status active) or reject (status decommissioned); returns how many.
+
+    Goes through the registry's own validation and change log. A caller that cannot be added (the
+    number is registered meanwhile, the site is gone) is logged and skipped in a savepoint, so that
+    it never holds up the recording of calls.
+    """
+    added = 0
+    seen: set[str] = set()
+    for rec in records:
+        ani = rec.get("ani")
+        if not ani or ani in seen:
+            continue
+        seen.add(ani)
+        data = {
+            "ani": ani,
+            "site": rec["adopt_site_id"],
+            "kind": DeviceKind.OTHER.value,
+            "status": DeviceStatus.PENDING.value,
+            "trunk": rec.get("trunk_id"),
+            "notes": f"first called on trunk {rec.get('trunk_name', '')} at "
+            f"{_instant(rec['received_at']).isoformat(timespec='seconds')} (call {rec.get('call_id', '')})",
+        }
+        try:
+            with session.begin_nested():
+                create_object(session, SIP_ACTOR, "device", data)
+            added += 1
+        except (RegistryError, IntegrityError) as exc:
+            log.info("caller %s not added as a pending device: %s", ani, exc)
+    return added
 
 
 def run_in_child(settings: Any, stop: Any, parent_pid: int) -> None:

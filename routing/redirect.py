@@ -11,15 +11,18 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+from routing.history import CallMemory, HistoryStore
 from routing.journal import JournalWriter
-from routing.policy import CallFacts, Decision, decide
+from routing.policy import NO_HISTORY, CallFacts, Decision, decide, history_query
 from routing.snapshot import Snapshot, SnapshotHolder, TrunkEntry
 from sip.grammar import parse_uri
 from sip.identity import CallerIdentity, TrunkView, identify
 from sip.listener import Answer, SourceClass
 from sip.message import Request, SipError
+from sip.numbers import to_e164
 
 
 def trunk_view(trunk: TrunkEntry) -> TrunkView:
@@ -39,9 +42,11 @@ class RedirectService:
         journal: JournalWriter,
         wall_clock: Callable[[], float] = time.time,
         trust_store: Mapping[str, bytes] | None = None,
+        history: CallMemory | None = None,
     ):
         self.holder = holder
         self.journal = journal
+        self.history = history if history is not None else CallMemory()
         self.wall_clock = wall_clock
         self.trust_store = trust_store
         self._views: dict[int, TrunkView] = {}
@@ -71,7 +76,9 @@ class RedirectService:
         trunk = snap.trunk_for(src[0])
         assert trunk is not None  # the listener answers unknown sources itself
         now = self.wall_clock()
-        who, decision = route_request(snap, req, trunk, self._trunk_view(trunk), now, self.trust_store)
+        who, decision = route_request(
+            snap, req, trunk, self._trunk_view(trunk), now, self.trust_store, self.history
+        )
         record = call_record(
             f"{self._prefix}{next(self._counter):x}",
             req,
@@ -104,23 +111,51 @@ def route_request(
     view: TrunkView,
     now: float,
     trust_store: Mapping[str, bytes] | None = None,
+    history: HistoryStore | None = None,
 ) -> tuple[CallerIdentity, Decision]:
     """Identify the caller of ``req`` as ``view`` allows and decide: the one path shared by the SIP
-    redirect and the HTTP route API, so that both give the same answer for the same call."""
+    redirect and the HTTP route API, so that both give the same answer for the same call.
+
+    ``history`` answers what earlier calls tell (repeat caller, call floods) and learns this one."""
     who = identify(req, view, now=now, trust_store=trust_store)
+    dnis = dialled_number(req)
+    query = history_query(snap, who.ani, trunk) if history is not None else None
     facts = CallFacts(
         ani=who.ani,
         at=datetime.fromtimestamp(now, UTC),
         ani_verified=who.verified_identity,
         presented_number=who.presented_number,
-        dnis=dialled_number(req),
+        dnis=dnis,
         trunk=trunk,
         attestation=who.attestation.attest,
         verstat=who.attestation.verstat,
         forwarded=bool(who.diversion),
         withheld=who.hidden,
+        dnis_number=to_e164(dnis, trunk.region if trunk else None) if dnis else None,
+        test_marker=bool(trunk and trunk.test_call_marker and has_marker(req, trunk.test_call_marker)),
+        recent=history.recall(query, now) if history is not None and query is not None else NO_HISTORY,
     )
-    return who, decide(snap, facts)
+    decision = decide(snap, facts)
+    if history is not None and query is not None:
+        history.note(query, now, decision.center_id)
+    return who, decision
+
+
+@lru_cache(maxsize=64)
+def _marker(marker: str) -> tuple[str, str]:
+    name, _, value = marker.partition(":")
+    return name.strip(), value.strip().lower()
+
+
+def has_marker(req: Request, marker: str) -> bool:
+    """Whether ``req`` carries the test-call marker ``Name`` (present) or ``Name: value``
+    (a value of that header contains ``value``, case-insensitive)."""
+    name, value = _marker(marker)
+    try:
+        found = req.headers.get_all(name) if name else []
+    except SipError:  # a list-valued header that does not split: not a marker
+        return False
+    return bool(found) and (not value or any(value in v.lower() for v in found))
 
 
 def dialled_number(req: Request) -> str:
@@ -165,6 +200,11 @@ def call_record(
         "site_id": device.site_id if device else None,
         "center_id": decision.center_id,
         "status": decision.status,
+        "priority": decision.priority.value,
+        "line": decision.line.value if decision.line else "",
+        "language": decision.language,
+        "test_call": decision.test_call,
+        "adopt_site_id": decision.adopt_site_id,
         "targets": [t.uri for t in decision.targets],
         "reason": decision.reason,
         "anomalies": decision.anomaly_dicts(),

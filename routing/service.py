@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from routing.models import CallRecord
 from routing.recorder import call_row, insert_calls
-from routing.snapshot import SnapshotHolder, load_snapshot, registry_revision
+from routing.snapshot import SnapshotHolder, SnapshotOptions, load_snapshot, registry_revision
 
 
 def record_call(session: Session, record: dict[str, Any]) -> int:
@@ -21,7 +21,7 @@ def record_call(session: Session, record: dict[str, Any]) -> int:
     return found
 
 
-def fresh_snapshot(session: Session, holder: SnapshotHolder, default_center: str | None) -> None:
+def fresh_snapshot(session: Session, holder: SnapshotHolder, options: SnapshotOptions) -> None:
     """Rebuild ``holder``'s snapshot when the registry moved (one cheap query per call)."""
     if registry_revision(session) != holder.current.revision or not holder.current.centers:
-        holder.swap(load_snapshot(session, default_center))
+        holder.swap(load_snapshot(session, options))

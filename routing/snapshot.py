@@ -13,13 +13,34 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.choices import AniHeader, DeviceKind, DeviceStatus, TrunkTrust
-from registry.models import ChangeLog, Device, Schedule, SecurityCenter, Site, Trunk
+from registry.choices import (
+    AniHeader,
+    CallPriority,
+    DeviceKind,
+    DeviceStatus,
+    FloodEffect,
+    FloodScope,
+    LineKind,
+    ListKind,
+    TrunkTrust,
+)
+from registry.models import (
+    ChangeLog,
+    Device,
+    DnisRule,
+    FloodRule,
+    NumberListEntry,
+    Schedule,
+    SecurityCenter,
+    Site,
+    Trunk,
+)
 from registry.schedules import ScheduleError, WeeklySchedule
 
 log = logging.getLogger(__name__)
@@ -38,6 +59,12 @@ class DeviceEntry:
     trunk_id: int | None
     #: when the device is expected to call, read in its site's timezone (None: any time)
     active_schedule_id: int | None = None
+    #: SIP URI called first while the device is in maintenance ("" : the site's, if any)
+    maintenance_contact: str = ""
+    #: the device's maintenance ends at this instant (None: when its status changes)
+    maintenance_until: datetime | None = None
+    #: a second number the device uses only for its periodic test calls
+    test_ani: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +80,7 @@ class SiteEntry:
     business_hours_id: int | None = None
     #: ISO dates, added to the business-hours schedule's own holidays
     holidays: tuple[str, ...] = ()
+    maintenance_contact: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +114,53 @@ class TrunkEntry:
     region: str
     expects_attestation: bool
     networks: tuple[IPNetwork, ...]
+    #: ``Name`` or ``Name: value`` of the header marking a test call ("": none)
+    test_call_marker: str = ""
+    #: unknown callers are added to this site as pending devices (None: not on this trunk)
+    pending_site_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DnisEntry:
+    """A dialled number's line kind and priority; ``target_uri`` is a test line's test receiver."""
+
+    id: int
+    number: str
+    line: LineKind
+    priority: CallPriority
+    target_uri: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    id: int
+    pattern: str
+    kind: ListKind
+    reason: str = ""
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FloodLimit:
+    """More than ``max_calls`` within ``window_seconds`` per ``scope`` is a call flood."""
+
+    scope: FloodScope
+    device_kind: DeviceKind | None
+    max_calls: int
+    window_seconds: int
+    effect: FloodEffect
+
+
+#: built-in limits; a registry flood rule replaces the one of the same scope and kind. A lift phone
+#: calling again and again may mean someone trapped; an intercom rung again and again, a prank.
+DEFAULT_FLOOD_LIMITS = (
+    FloodLimit(FloodScope.ANI, DeviceKind.ELEVATOR_PHONE, 3, 600, FloodEffect.URGENT),
+    FloodLimit(FloodScope.ANI, DeviceKind.EMERGENCY_PHONE, 3, 600, FloodEffect.URGENT),
+    FloodLimit(FloodScope.ANI, DeviceKind.DOOR_INTERCOM, 5, 300, FloodEffect.ABUSE),
+    FloodLimit(FloodScope.ANI, None, 5, 300, FloodEffect.FLAG),
+    FloodLimit(FloodScope.SITE, None, 20, 300, FloodEffect.FLAG),
+    FloodLimit(FloodScope.TRUNK, None, 300, 60, FloodEffect.FLAG),
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +180,22 @@ class Snapshot:
     _active_hours: dict[tuple[int, str], WeeklySchedule] = field(repr=False, default_factory=dict)
     #: per language, the center that takes callers speaking it (see :meth:`build`)
     _by_language: dict[str, CenterEntry] = field(repr=False, default_factory=dict)
+    #: DNIS rules by number as stored (E.164 or digits as dialled)
+    dnis: dict[str, DnisEntry] = field(default_factory=dict)
+    #: devices by their separate test calling number
+    test_anis: dict[str, DeviceEntry] = field(default_factory=dict)
+    #: where test calls go that no test line's rule names a receiver for (None: nowhere)
+    test_receiver: str | None = None
+    #: how long a device's last center stays its center for a call again (seconds; 0: off)
+    repeat_window: float = 600.0
+    _lists_exact: dict[str, ListEntry] = field(repr=False, default_factory=dict)
+    #: prefix entries, longest first
+    _lists_prefix: tuple[ListEntry, ...] = field(repr=False, default=())
+    _flood: dict[tuple[FloodScope, DeviceKind | None], FloodLimit] = field(repr=False, default_factory=dict)
+    #: per device kind, memo of :meth:`flood_limits` (filled on first use; the snapshot never changes)
+    _flood_by_kind: dict[
+        DeviceKind | None, tuple[FloodLimit | None, FloodLimit | None, FloodLimit | None]
+    ] = field(repr=False, default_factory=dict)
 
     @classmethod
     def build(
@@ -116,6 +207,12 @@ class Snapshot:
         trunks: Iterable[TrunkEntry],
         default_center: str | None = None,
         schedules: Iterable[ScheduleEntry] = (),
+        *,
+        dnis_rules: Iterable[DnisEntry] = (),
+        number_lists: Iterable[ListEntry] = (),
+        flood_limits: Iterable[FloodLimit] = (),
+        test_receiver: str | None = None,
+        repeat_window: float = 600.0,
     ) -> Snapshot:
         centers_by_id = {c.id: c for c in centers}
         default_id = None
@@ -149,6 +246,16 @@ class Snapshot:
             by_language[lang] = min(
                 speakers, key=lambda c: (c.id != default_id, c.languages[0].lower() != lang, c.id)
             )
+        dnis = {r.number: r for r in dnis_rules}
+        if not test_receiver:
+            # the first test line (lowest id) that names a receiver takes the other test calls too
+            lines = sorted(
+                (r for r in dnis.values() if r.line is LineKind.TEST and r.target_uri), key=lambda r: r.id
+            )
+            test_receiver = lines[0].target_uri if lines else None
+        lists = list(number_lists)
+        flood = {(f.scope, f.device_kind): f for f in DEFAULT_FLOOD_LIMITS}
+        flood.update({(f.scope, f.device_kind): f for f in flood_limits})
         return cls(
             revision,
             devices_by_ani,
@@ -161,7 +268,52 @@ class Snapshot:
             site_hours,
             active_hours,
             by_language,
+            dnis,
+            {d.test_ani: d for d in devices_by_ani.values() if d.test_ani},
+            test_receiver or None,
+            repeat_window,
+            {e.pattern: e for e in lists if not e.pattern.endswith("*")},
+            tuple(
+                sorted(
+                    (e for e in lists if e.pattern.endswith("*")), key=lambda e: len(e.pattern), reverse=True
+                )
+            ),
+            flood,
         )
+
+    def dnis_rule(self, dialled: str, number: str | None = None) -> DnisEntry | None:
+        """The rule of the dialled number: as dialled, else in its E.164 form ``number``."""
+        rule = self.dnis.get(dialled) if dialled else None
+        if rule is None and number:
+            rule = self.dnis.get(number)
+        return rule
+
+    def listed(self, ani: str, at: datetime) -> ListEntry | None:
+        """The number-list entry for ``ani`` at ``at``: an exact entry, else the longest prefix."""
+        entry = self._lists_exact.get(ani)
+        if entry is not None and (entry.expires_at is None or at < entry.expires_at):
+            return entry
+        for entry in self._lists_prefix:
+            if ani.startswith(entry.pattern[:-1]) and (entry.expires_at is None or at < entry.expires_at):
+                return entry
+        return None
+
+    def flood_limit(self, scope: FloodScope, kind: DeviceKind | None) -> FloodLimit | None:
+        """The limit for callers of ``kind`` (None: not a registered device) in ``scope``."""
+        return self._flood.get((scope, kind)) or self._flood.get((scope, None))
+
+    def flood_limits(
+        self, kind: DeviceKind | None
+    ) -> tuple[FloodLimit | None, FloodLimit | None, FloodLimit | None]:
+        """The limits per ANI, per site and per trunk for callers of ``kind`` (one lookup a call)."""
+        limits = self._flood_by_kind.get(kind)
+        if limits is None:
+            limits = self._flood_by_kind[kind] = (
+                self.flood_limit(FloodScope.ANI, kind),
+                self.flood_limit(FloodScope.SITE, kind),
+                self.flood_limit(FloodScope.TRUNK, kind),
+            )
+        return limits
 
     def center_for_language(self, language: str) -> CenterEntry | None:
         """The center for callers speaking ``language`` (ISO 639-1): the default center when it
@@ -244,10 +396,42 @@ def registry_revision(session: Session) -> int:
     return session.scalar(select(func.max(ChangeLog.id))) or 0
 
 
-def load_snapshot(session: Session, default_center: str | None = None) -> Snapshot:
+@dataclass(frozen=True, slots=True)
+class SnapshotOptions:
+    """Routing settings that travel with the snapshot (from ``config.Settings``)."""
+
+    #: name of the center that takes calls nobody else takes (None: the lowest id)
+    default_center: str | None = None
+    #: test receiver for test calls no test line's rule names one for
+    test_receiver: str | None = None
+    #: seconds within which a device calling again goes to the center of its last call
+    repeat_window: float = 600.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SnapshotOptions:
+        return cls(
+            settings.default_center or None,
+            settings.test_receiver or None,
+            float(settings.repeat_caller_window),
+        )
+
+
+def load_snapshot(session: Session, options: SnapshotOptions = SnapshotOptions()) -> Snapshot:
     revision = registry_revision(session)
     devices = (
-        DeviceEntry(r.id, r.ani, r.kind, r.status, r.site_id, r.location_id, r.trunk_id, r.active_schedule_id)
+        DeviceEntry(
+            r.id,
+            r.ani,
+            r.kind,
+            r.status,
+            r.site_id,
+            r.location_id,
+            r.trunk_id,
+            r.active_schedule_id,
+            r.maintenance_contact or "",
+            r.maintenance_until,
+            r.test_ani,
+        )
         for r in session.execute(
             select(
                 Device.id,
@@ -258,6 +442,9 @@ def load_snapshot(session: Session, default_center: str | None = None) -> Snapsh
                 Device.location_id,
                 Device.trunk_id,
                 Device.active_schedule_id,
+                Device.maintenance_contact,
+                Device.maintenance_until,
+                Device.test_ani,
             )
         )
     )
@@ -272,6 +459,7 @@ def load_snapshot(session: Session, default_center: str | None = None) -> Snapsh
             s.out_of_hours_center_id,
             s.business_hours_id,
             tuple(s.holidays or ()),
+            s.maintenance_contact or "",
         )
         for s in session.scalars(select(Site))
     ]
@@ -292,10 +480,37 @@ def load_snapshot(session: Session, default_center: str | None = None) -> Snapsh
             t.default_region,
             t.expects_attestation,
             tuple(ipaddress.ip_network(a, strict=False) for a in t.source_addresses),
+            t.test_call_marker or "",
+            t.pending_site_id,
         )
         for t in session.scalars(select(Trunk))
     ]
-    return Snapshot.build(revision, devices, sites, centers, trunks, default_center, schedules)
+    dnis = [
+        DnisEntry(r.id, r.number, r.line, r.priority, r.target_uri or "")
+        for r in session.scalars(select(DnisRule))
+    ]
+    lists = [
+        ListEntry(e.id, e.pattern, e.kind, e.reason or "", e.expires_at)
+        for e in session.scalars(select(NumberListEntry))
+    ]
+    floods = [
+        FloodLimit(f.scope, f.device_kind, f.max_calls, f.window_seconds, f.effect)
+        for f in session.scalars(select(FloodRule))
+    ]
+    return Snapshot.build(
+        revision,
+        devices,
+        sites,
+        centers,
+        trunks,
+        options.default_center,
+        schedules,
+        dnis_rules=dnis,
+        number_lists=lists,
+        flood_limits=floods,
+        test_receiver=options.test_receiver,
+        repeat_window=options.repeat_window,
+    )
 
 
 class SnapshotHolder:
@@ -318,12 +533,12 @@ class SnapshotRefresher:
         self,
         holder: SnapshotHolder,
         factory: sessionmaker[Session],
-        default_center: str | None = None,
+        options: SnapshotOptions = SnapshotOptions(),
         interval: float = 0.5,
     ):
         self.holder = holder
         self.factory = factory
-        self.default_center = default_center
+        self.options = options
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -335,7 +550,7 @@ class SnapshotRefresher:
                 and self.holder.current is not EMPTY
             ):
                 return False
-            snap = load_snapshot(session, self.default_center)
+            snap = load_snapshot(session, self.options)
         self.holder.swap(snap)
         log.info(
             "registry snapshot r%d: %d devices, %d trunks", snap.revision, len(snap.devices), len(snap.trunks)

@@ -56,6 +56,21 @@ def device(session: Session, site_ref: Any, **kw: Any) -> Any:
     return create_object(session, ADMIN, "device", data)
 
 
+def dnis_rule(session: Session, **kw: Any) -> Any:
+    data = {"number": "+493023905000", "line": "emergency"} | kw
+    return create_object(session, ADMIN, "dnis_rule", data)
+
+
+def number_list_entry(session: Session, **kw: Any) -> Any:
+    data = {"pattern": "+4930555*", "kind": "block"} | kw
+    return create_object(session, ADMIN, "number_list_entry", data)
+
+
+def flood_rule(session: Session, **kw: Any) -> Any:
+    data = {"scope": "ani", "max_calls": 5, "window_seconds": 300} | kw
+    return create_object(session, ADMIN, "flood_rule", data)
+
+
 def estate(session: Session) -> dict[str, Any]:
     """A center, schedule, site, location, trunk and one lift phone, committed."""
     c = center(session)

@@ -90,7 +90,7 @@ def registry_problem(e: Exception) -> Response:
             extra["field"] = e.field
         if e.existing_id is not None:
             extra["existing_id"] = e.existing_id
-            if e.field == "ani":
+            if e.field in ("ani", "test_ani"):
                 extra["existing"] = url_for("api.device_detail", id=e.existing_id)
         return problem(409, detail=e.message, **extra)
     if isinstance(e, NotFound):

@@ -13,7 +13,18 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
-from registry.choices import AniHeader, DeviceKind, DeviceStatus, LocationKind, TrunkTrust
+from registry.choices import (
+    AniHeader,
+    CallPriority,
+    DeviceKind,
+    DeviceStatus,
+    FloodEffect,
+    FloodScope,
+    LineKind,
+    ListKind,
+    LocationKind,
+    TrunkTrust,
+)
 from registry.db import MAX_ID
 from registry.schedules import parse_windows
 
@@ -55,9 +66,31 @@ Ref = Annotated[
 ]
 Region = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 code")]
 IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", json_schema_extra={"format": "date"})]
-DateTimeText = _text(64, schema={"format": "date-time"}, description="ISO 8601 date-time with a UTC offset")
+DateTimeText = _text(
+    64, min_length=1, schema={"format": "date-time"}, description="ISO 8601 date-time with a UTC offset"
+)
 Timezone = _text(64, min_length=1, description="IANA timezone, e.g. Europe/Berlin")
 SipUri = Annotated[str, Field(max_length=250, pattern=r'^[sS][iI][pP][sS]?:[^\s<>"\x00]+$')]
+#: a SIP URI, or '' for none
+OptionalSipUri = Annotated[
+    str,
+    Field(
+        max_length=250,
+        pattern=r'^([sS][iI][pP][sS]?:[^\s<>"\x00]+)?$',
+        description="sip: or sips: URI; empty: none",
+    ),
+]
+#: ``Header-Name`` or ``Header-Name: value`` (RFC 3261 token, then a value without control characters)
+TestCallMarker = Annotated[
+    str,
+    Field(
+        max_length=200,
+        pattern=r"^([A-Za-z0-9!%*_+`'~.-]+([ \t]*:[ \t]*[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?)?$",
+        description="header that marks an EN 81-28 test call on this trunk: `Name` (present) or "
+        "`Name: value` (value contained, case-insensitive); empty: none",
+        examples=["X-Test-Call", "Call-Info: test"],
+    ),
+]
 HHMM = r"([01][0-9]|2[0-3]):[0-5][0-9]"
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -269,6 +302,9 @@ class SiteCreate(_Input):
     out_of_hours_center: Ref | None = None
     business_hours: Ref | None = None
     holidays: list[IsoDate] = Field(default_factory=list, max_length=1000)
+    maintenance_contact: OptionalSipUri = Field(
+        "", description="the maintenance company: calls of the site's devices in maintenance go there first"
+    )
     notes: Notes = ""
 
 
@@ -312,6 +348,10 @@ class TrunkCreate(_Input):
     ani_header: _choice(AniHeader) = AniHeader.PAI.value  # type: ignore[valid-type]
     default_region: Region
     expects_attestation: bool = False
+    test_call_marker: TestCallMarker = ""
+    pending_site: Ref | None = Field(
+        None, description="opt-in: unknown callers on this trunk are added to this site as pending devices"
+    )
     notes: Notes = ""
 
 
@@ -347,9 +387,82 @@ class DeviceCreate(_Input):
     test_interval_hours: Annotated[int, Field(ge=1, le=24 * 365)] | None = Field(
         None, description="periodic test-call interval; default 72 for elevator phones (EN 81-28)"
     )
+    test_ani: _text(64) | None = Field(  # type: ignore[valid-type]
+        None,
+        description="a second number the device uses only for its periodic test calls; stored in E.164, "
+        "read like the ANI",
+    )
     status: _choice(DeviceStatus) = DeviceStatus.ACTIVE.value  # type: ignore[valid-type]
     maintenance_until: DateTimeText | None = None
+    maintenance_contact: OptionalSipUri = Field(
+        "", description="called first while the device is in maintenance (else the site's)"
+    )
     notes: Notes = ""
+
+
+class DnisRuleCreate(_Input):
+    """A dialled number anigate answers for, and what kind of line it is."""
+
+    model_config = ConfigDict(
+        openapi_extra={
+            "example": {"number": "+49 30 2390 5000", "line": "test", "target_uri": "sip:test-rx@192.0.2.20"}
+        }
+    )
+
+    number: _text(  # type: ignore[valid-type]
+        64,
+        min_length=1,
+        description="a telephone number in any written form (stored in E.164, national forms read with "
+        "the server's region), else digits as dialled (0-9 * # +), e.g. 112",
+    )
+    line: _choice(LineKind)  # type: ignore[valid-type]
+    priority: _choice(CallPriority) | None = Field(  # type: ignore[valid-type]
+        None, description="default by line: emergency -> emergency, intercom -> normal, test -> non-urgent"
+    )
+    target_uri: OptionalSipUri = Field("", description="the test receiver; required on a test line")
+    description: _text(200) = ""  # type: ignore[valid-type]
+
+
+class NumberListEntryCreate(_Input):
+    """A calling number or prefix on the blocklist or the graylist."""
+
+    model_config = ConfigDict(
+        openapi_extra={"example": {"pattern": "+4930555*", "kind": "block", "reason": "prank calls"}}
+    )
+
+    pattern: _text(  # type: ignore[valid-type]
+        64,
+        min_length=1,
+        description="a telephone number in any written form (stored in E.164), or a prefix: + then 1 "
+        "to 15 digits then *",
+    )
+    kind: _choice(ListKind)  # type: ignore[valid-type]
+    reason: Notes = ""
+    expires_at: DateTimeText | None = Field(None, description="the entry stops applying then; none: never")
+
+
+class FloodRuleCreate(_Input):
+    """A call-flood limit: more than max_calls within window_seconds."""
+
+    model_config = ConfigDict(
+        openapi_extra={
+            "example": {
+                "scope": "ani",
+                "device_kind": "elevator_phone",
+                "max_calls": 5,
+                "window_seconds": 300,
+                "effect": "urgent",
+            }
+        }
+    )
+
+    scope: _choice(FloodScope)  # type: ignore[valid-type]
+    device_kind: _choice(DeviceKind) | None = Field(  # type: ignore[valid-type]
+        None, description="none: callers without a more specific rule, unknown callers included"
+    )
+    max_calls: Annotated[int, Field(ge=1, le=100_000)]
+    window_seconds: Annotated[int, Field(ge=1, le=86_400)]
+    effect: _choice(FloodEffect) = FloodEffect.FLAG.value  # type: ignore[valid-type]
 
 
 CenterUpdate = patch_model(CenterCreate, "CenterUpdate")
@@ -358,6 +471,9 @@ SiteUpdate = patch_model(SiteCreate, "SiteUpdate")
 LocationUpdate = patch_model(LocationCreate, "LocationUpdate")
 TrunkUpdate = patch_model(TrunkCreate, "TrunkUpdate")
 DeviceUpdate = patch_model(DeviceCreate, "DeviceUpdate")
+DnisRuleUpdate = patch_model(DnisRuleCreate, "DnisRuleUpdate")
+NumberListEntryUpdate = patch_model(NumberListEntryCreate, "NumberListEntryUpdate")
+FloodRuleUpdate = patch_model(FloodRuleCreate, "FloodRuleUpdate")
 
 
 # --- responses -----------------------------------------------------------------------------------
@@ -418,6 +534,7 @@ class Site(_Output):
     out_of_hours_center_id: int | None
     business_hours_id: int | None
     holidays: list[str]
+    maintenance_contact: str
     notes: str
 
 
@@ -439,11 +556,14 @@ class Trunk(_Output):
     ani_header: AniHeader
     default_region: str
     expects_attestation: bool
+    test_call_marker: str
+    pending_site_id: int | None
     notes: str
 
 
 class Device(_Output):
     ani: str = Field(description="E.164")
+    test_ani: str | None = Field(description="E.164; the number of the device's test calls, if any")
     kind: DeviceKind
     vendor: str
     model: str
@@ -455,6 +575,7 @@ class Device(_Output):
     test_interval_hours: int | None
     status: DeviceStatus
     maintenance_until: datetime | None
+    maintenance_contact: str
     last_call_at: datetime | None = Field(
         description="last call routed for this device", json_schema_extra=_READ_ONLY
     )
@@ -465,6 +586,29 @@ class Device(_Output):
         description="last SIP OPTIONS keep-alive from the device", json_schema_extra=_READ_ONLY
     )
     notes: str
+
+
+class DnisRule(_Output):
+    number: str = Field(description="E.164, or digits as dialled")
+    line: LineKind
+    priority: CallPriority
+    target_uri: str
+    description: str
+
+
+class NumberListEntry(_Output):
+    pattern: str = Field(description="E.164 number, or a prefix ending in *")
+    kind: ListKind
+    reason: str
+    expires_at: datetime | None
+
+
+class FloodRule(_Output):
+    scope: FloodScope
+    device_kind: DeviceKind | None = Field(description="none: any kind, unknown callers included")
+    max_calls: int
+    window_seconds: int
+    effect: FloodEffect
 
 
 def page_model(item: type[BaseModel]) -> type[BaseModel]:

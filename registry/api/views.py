@@ -22,7 +22,7 @@ from registry.actors import Actor
 from registry.api import auth, problems
 from registry.api import schemas as s
 from registry.queries import device_by_ani, device_query, paginate, visible
-from registry.services import create_object, delete_object, get_object, update_object
+from registry.services import RESOURCES, create_object, delete_object, get_object, update_object
 from webcore.context import db, services
 
 SECURITY = [{"bearerAuth": []}]
@@ -47,6 +47,18 @@ COLLECTIONS = (
     Collection("location", "locations", models.Location, s.Location, s.LocationCreate, s.LocationUpdate),
     Collection("trunk", "trunks", models.Trunk, s.Trunk, s.TrunkCreate, s.TrunkUpdate),
     Collection("device", "devices", models.Device, s.Device, s.DeviceCreate, s.DeviceUpdate),
+    Collection("dnis_rule", "dnis-rules", models.DnisRule, s.DnisRule, s.DnisRuleCreate, s.DnisRuleUpdate),
+    Collection(
+        "number_list_entry",
+        "number-lists",
+        models.NumberListEntry,
+        s.NumberListEntry,
+        s.NumberListEntryCreate,
+        s.NumberListEntryUpdate,
+    ),
+    Collection(
+        "flood_rule", "flood-rules", models.FloodRule, s.FloodRule, s.FloodRuleCreate, s.FloodRuleUpdate
+    ),
 )
 
 
@@ -138,6 +150,7 @@ def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query
     detail = f"/{c.path}/<int:id>"
     page_model = s.page_model(c.out)
     common: dict[str, Any] = {"tags": tags, "security": SECURITY}
+    noun, plural = c.object_type.replace("_", " "), RESOURCES[c.object_type].plural
 
     if c.object_type == "device":
 
@@ -188,24 +201,24 @@ def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query
 
     bp.get(
         f"/{c.path}",
-        summary=f"List {c.object_type}s",
-        description=f"The {c.object_type}s the caller may see, in id order, one page at a time.",
-        operation_id=f"list_{c.path}",
+        summary=f"List {plural}",
+        description=f"The {plural} the caller may see, in id order, one page at a time.",
+        operation_id=f"list_{c.path.replace('-', '_')}",
         endpoint=f"{c.object_type}_list",
-        responses={200: spec.json(page_model, f"A page of {c.object_type}s"), **spec.errors(401, 403, 422)},
+        responses={200: spec.json(page_model, f"A page of {plural}"), **spec.errors(401, 403, 422)},
         **common,
     )(_with_annotations(list_view, f"{c.object_type}_list", query=list_query))
     bp.get(
         detail,
-        summary=f"Get a {c.object_type}",
+        summary=f"Get a {noun}",
         operation_id=f"get_{c.object_type}",
         endpoint=f"{c.object_type}_detail",
-        responses={200: spec.json(c.out, f"The {c.object_type}"), **spec.errors(401, 403, 404, 422)},
+        responses={200: spec.json(c.out, f"The {noun}"), **spec.errors(401, 403, 404, 422)},
         **common,
     )(_with_annotations(detail_view, f"{c.object_type}_detail", path=s.ObjectPath))
     bp.post(
         f"/{c.path}",
-        summary=f"Create a {c.object_type}",
+        summary=f"Create a {noun}",
         description="References may be given by id or by natural key (site slug; trunk, schedule or "
         "center name). Every change is written to the change log.",
         operation_id=f"create_{c.object_type}",
@@ -213,10 +226,10 @@ def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query
         responses={
             201: spec.json(
                 c.out,
-                f"The new {c.object_type}",
+                f"The new {noun}",
                 headers={
                     "Location": {
-                        "description": f"URL of the new {c.object_type}",
+                        "description": f"URL of the new {noun}",
                         "required": True,
                         "schema": {"type": "string"},
                     }
@@ -228,19 +241,19 @@ def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query
     )(_with_annotations(create_view, f"{c.object_type}_create", body=c.create))
     bp.patch(
         detail,
-        summary=f"Change a {c.object_type}",
+        summary=f"Change a {noun}",
         description="Only the fields sent change; `null` clears an optional reference.",
         operation_id=f"update_{c.object_type}",
         endpoint=f"{c.object_type}_update",
         responses={
-            200: spec.json(c.out, f"The changed {c.object_type}"),
+            200: spec.json(c.out, f"The changed {noun}"),
             **spec.errors(400, 401, 403, 404, 409, 415, 422),
         },
         **common,
     )(_with_annotations(update_view, f"{c.object_type}_update", path=s.ObjectPath, body=c.update))
     bp.delete(
         detail,
-        summary=f"Delete a {c.object_type}",
+        summary=f"Delete a {noun}",
         description="Refused with 409 while other objects still refer to it.",
         operation_id=f"delete_{c.object_type}",
         endpoint=f"{c.object_type}_delete",

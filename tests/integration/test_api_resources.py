@@ -195,7 +195,7 @@ def test_openapi_document_describes_every_operation(client) -> None:
                     assert list(response["content"]) == [PROBLEM_JSON], (method, path, code)
             if method in ("post", "patch"):
                 assert "application/json" in op["requestBody"]["content"]
-    assert operations == 6 * 5 + 1 + 3  # registry CRUD, by-ANI, call list, detail and route
+    assert operations == 9 * 5 + 1 + 3  # registry CRUD, by-ANI, call list, detail and route
     post = doc["paths"]["/api/v1/devices"]["post"]
     assert post["responses"]["201"]["headers"]["Location"]["required"] is True
     params = {p["name"]: p for p in doc["paths"]["/api/v1/devices"]["get"]["parameters"]}

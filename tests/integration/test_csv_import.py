@@ -383,3 +383,49 @@ def test_cli_import_reports_bad_rows_and_exits_1(runner, session, estate, tmp_pa
     unknown = runner.invoke(args=["sites", "import", str(good)])
     assert unknown.exit_code == 1
     assert "row 1, column ani: unknown column; site columns are:" in unknown.stderr
+
+
+def test_devices_carry_test_ani_and_maintenance_contact(session, estate) -> None:
+    lift = estate["device"]  # ANI +493012345678
+    text = (
+        "ani,test_ani,kind,site,maintenance_contact\n"
+        "030 2390 5601,030 2390 5691,elevator_phone,tower-a,sip:lift-service@192.0.2.30\n"
+        "030 2390 5602,,door_intercom,tower-a,\n"
+    )
+    report = import_csv(session, CSV_ACTOR, "device", io.StringIO(text))
+    assert report.ok and report.created == 2, report.errors
+    session.commit()
+    new = session.scalars(select(Device).where(Device.ani == "+493023905601")).one()
+    assert (new.test_ani, new.maintenance_contact) == ("+493023905691", "sip:lift-service@192.0.2.30")
+    plain = session.scalars(select(Device).where(Device.ani == "+493023905602")).one()
+    assert (plain.test_ani, plain.maintenance_contact) == (None, "")
+    log = session.scalars(
+        select(ChangeLog).where(ChangeLog.object_id == new.id, ChangeLog.source == "csv")
+    ).one()
+    assert log.after is not None and log.after["test_ani"] == "+493023905691"
+
+    rows = {r["ani"]: r for r in csv.DictReader(io.StringIO(_export(session, "device")))}
+    assert (rows["+493023905601"]["test_ani"], rows["+493023905601"]["maintenance_contact"]) == (
+        "+493023905691",
+        "sip:lift-service@192.0.2.30",
+    )
+    assert rows["+493023905602"]["test_ani"] == ""
+
+    # a test ANI clashes with the registry and with earlier rows of the same file
+    clash = (
+        "ani,test_ani,kind,site\n"
+        "030 2390 5603,030 1234 5678,other,tower-a\n"
+        "030 2390 5604,030 2390 5699,other,tower-a\n"
+        "030 2390 5605,030 2390 5699,other,tower-a\n"
+        "030 2390 5699,,other,tower-a\n"
+        "030 2390 5691,,other,tower-a\n"
+        "030 2390 5606,030 2390 5606,other,tower-a\n"
+    )
+    report = import_csv(session, CSV_ACTOR, "device", io.StringIO(clash))
+    assert [str(e) for e in report.errors] == [
+        f"row 2, column test_ani: test ANI +493012345678 is already the ANI of device {lift.id}",
+        "row 4, column test_ani: same number as row 3",
+        "row 5, column ani: same ANI as row 3",
+        f"row 6, column ani: ANI +493023905691 is already the test ANI of device {new.id}",
+        "row 7, column test_ani: must differ from the device's own ANI",
+    ]

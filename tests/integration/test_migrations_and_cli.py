@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy import create_engine, func, inspect, select, text
 
 from registry.accounts import authenticate_token
 from registry.cli import alembic_config, upgrade_database
@@ -59,3 +59,67 @@ def test_demo_load_seeds_a_realistic_estate_once(runner, session) -> None:
     again = runner.invoke(args=["demo", "load", "--if-empty"])
     assert "registry not empty" in again.output
     assert session.scalar(select(func.count()).select_from(Device)) == 30
+
+
+def test_existing_rows_survive_the_routing_rules_migration(database_url: str) -> None:
+    """0002 -> 0003 on a populated registry: new NOT NULL columns take their defaults, and on SQLite
+    the tables that batch mode recreates keep the rows that point at them."""
+    upgrade_database(database_url, "0002")
+    engine = create_engine(database_url)
+    now = "2026-11-01 08:00:00+00:00"
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO sites (id, name, slug, address, country, timezone, holidays, notes, "
+                    "created_at, updated_at) VALUES (1, 'Tower A', 'tower-a', '', 'DE', 'Europe/Berlin', "
+                    "'[]', '', :now, :now)"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO trunks (id, name, carrier, source_addresses, trust, ani_header, "
+                    "default_region, expects_attestation, notes, created_at, updated_at) VALUES (1, 'loop', "
+                    "'', '[\"127.0.0.1\"]', 'trusted', 'pai', 'DE', false, '', :now, :now)"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO devices (id, ani, kind, vendor, model, serial, site_id, trunk_id, status, "
+                    "notes, created_at, updated_at) VALUES (1, '+493012345678', 'elevator_phone', '', '', "
+                    "'', 1, 1, 'active', '', :now, :now)"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO calls (record_id, call_id, branch, received_at, source, transport, "
+                    "trunk_id, trunk_name, privacy, identity_verified, dnis, status, targets, reason, "
+                    "anomalies, latency_us) VALUES ('r1', 'c1', 'b1', :now, '127.0.0.1:5060', 'udp', 1, "
+                    "'loop', '', false, '112', 302, '[]', '', '[]', 120)"
+                ),
+                {"now": now},
+            )
+        upgrade_database(database_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT maintenance_contact FROM sites")).all() == [("",)]
+            assert conn.execute(text("SELECT test_call_marker, pending_site_id FROM trunks")).all() == [
+                ("", None)
+            ]
+            assert conn.execute(
+                text("SELECT ani, test_ani, maintenance_contact, trunk_id FROM devices")
+            ).all() == [("+493012345678", None, "", 1)]
+            assert conn.execute(text("SELECT priority, line, language, test_call FROM calls")).all() == [
+                ("", "", None, False)
+            ]
+            fks = inspect(conn).get_foreign_keys("devices")
+            assert {fk["referred_table"] for fk in fks} == {"sites", "locations", "trunks", "schedules"}
+        # and back: the rows are still there without the new columns
+        command.downgrade(alembic_config(database_url), "0002")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM devices")).scalar() == 1
+            assert "pending_site_id" not in {c["name"] for c in inspect(conn).get_columns("trunks")}
+    finally:
+        engine.dispose()

@@ -155,3 +155,95 @@ def test_nul_characters_are_refused_not_stored(session) -> None:
     with pytest.raises(ValidationFailed) as info:
         update_object(session, f.ADMIN, "device", est["device"].id, {"notes": "key\x00at reception"})
     assert info.value.errors == {"notes": "must not contain NUL characters"}
+
+
+def test_test_ani_is_read_like_the_ani_and_never_shared(session) -> None:
+    est = f.estate(session)
+    uk = f.trunk(session, name="BT", source_addresses=["127.0.0.3"], default_region="GB")
+    help_point = f.device(
+        session, est["site"].id, ani="020 7946 0958", test_ani="020 7946 0959", kind="other", trunk=uk.id
+    )
+    assert (help_point.ani, help_point.test_ani) == ("+442079460958", "+442079460959")
+    lift = est["device"]
+    with pytest.raises(Conflict) as info:
+        update_object(session, f.ADMIN, "device", lift.id, {"test_ani": "+44 20 7946 0958"})
+    assert (info.value.field, info.value.existing_id) == ("test_ani", help_point.id)
+    assert info.value.message == f"test ANI +442079460958 is already the ANI of device {help_point.id}"
+    with pytest.raises(Conflict) as info:
+        update_object(session, f.ADMIN, "device", lift.id, {"ani": "+44 20 7946 0959"})
+    assert (info.value.field, info.value.existing_id) == ("ani", help_point.id)
+    assert info.value.message == f"ANI +442079460959 is already the test ANI of device {help_point.id}"
+    # swapping its own two numbers is no conflict with itself
+    swapped = update_object(
+        session, f.ADMIN, "device", help_point.id, {"ani": "+442079460959", "test_ani": "+442079460958"}
+    )
+    assert (swapped.ani, swapped.test_ani) == ("+442079460959", "+442079460958")
+
+
+def test_test_call_marker_is_a_header_name_with_an_optional_value(session) -> None:
+    t = f.trunk(session, test_call_marker="  Call-Info :\tanswer-after=0 ")
+    assert t.test_call_marker == "Call-Info: answer-after=0"
+    t = update_object(session, f.ADMIN, "trunk", t.id, {"test_call_marker": "X-Test-Call"})
+    assert t.test_call_marker == "X-Test-Call"
+    message = "a SIP header name (letters, digits and -.!%*_+`'~), optionally followed by ': value'"
+    for bad in ("X Test", "X-Test:", ": test", "X-Test: a\x01b", "Tést"):
+        with pytest.raises(ValidationFailed) as info:
+            update_object(session, f.ADMIN, "trunk", t.id, {"test_call_marker": bad})
+        assert info.value.errors == {"test_call_marker": message}, bad
+    with pytest.raises(ValidationFailed) as info:
+        update_object(session, f.ADMIN, "trunk", t.id, {"test_call_marker": "X:" + "v" * 198})
+    assert info.value.errors == {"test_call_marker": "at most 200 characters"}  # "X: vvv..." is 201
+
+
+def test_maintenance_contacts_and_test_receivers_are_sip_uris(session) -> None:
+    est = f.estate(session)
+    with pytest.raises(ValidationFailed) as info:
+        update_object(
+            session, f.ADMIN, "site", est["site"].id, {"maintenance_contact": "http://lifts.example"}
+        )
+    assert info.value.errors == {"maintenance_contact": "not a sip: or sips: URI: 'http://lifts.example'"}
+    with pytest.raises(ValidationFailed) as info:
+        f.dnis_rule(session, line="test", target_uri="tel:+493023905099")
+    assert info.value.errors == {"target_uri": "not a sip: or sips: URI: 'tel:+493023905099'"}
+    with pytest.raises(ValidationFailed) as info:
+        f.device(session, est["site"].id, ani="+493023905601", kind="other", maintenance_contact="lifts")
+    assert info.value.errors == {"maintenance_contact": "not a sip: or sips: URI: 'lifts'"}
+
+
+def test_rule_cleaners_require_their_fields(session) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        create_object(session, f.ADMIN, "dnis_rule", {"number": " ", "priority": "high"})
+    assert info.value.errors == {
+        "number": "required",
+        "line": "required",
+        "priority": "'high' is not one of: emergency, urgent, normal, non-urgent",
+    }
+    with pytest.raises(ValidationFailed) as info:
+        create_object(
+            session, f.ADMIN, "number_list_entry", {"pattern": "+4930*", "expires_at": "2030-01-01"}
+        )
+    assert info.value.errors == {
+        "kind": "required",
+        "expires_at": "needs a UTC offset (e.g. 2026-12-01T08:00:00+01:00)",
+    }
+    with pytest.raises(ValidationFailed) as info:
+        create_object(
+            session, f.ADMIN, "flood_rule", {"device_kind": "toaster", "max_calls": 0, "effect": "panic"}
+        )
+    assert info.value.errors == {
+        "scope": "required",
+        "device_kind": "'toaster' is not one of: elevator_phone, car_park_help_point, door_intercom, "
+        "emergency_phone, other",
+        "max_calls": "must be between 1 and 100000",
+        "window_seconds": "required",
+        "effect": "'panic' is not one of: urgent, abuse, flag",
+    }
+
+
+def test_a_site_that_a_trunk_adds_pending_devices_to_cannot_be_deleted(session) -> None:
+    other = f.site(session, name="Tower B", slug="tower-b")
+    t = f.trunk(session, pending_site="tower-b")
+    assert t.pending_site_id == other.id
+    with pytest.raises(Conflict, match="still used by 1 trunk") as info:
+        delete_object(session, f.ADMIN, "site", other.id)
+    assert info.value.field == "pending_site_id"

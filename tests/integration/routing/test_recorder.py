@@ -83,3 +83,52 @@ def test_a_database_outage_delays_records_but_loses_none(services, session, tmp_
         w.append(_call(n))  # calls keep coming while the database is away
     assert rec.drain() == 15
     assert session.scalar(select(func.count()).select_from(CallRecord)) == 15
+
+
+def test_a_test_call_moves_the_last_test_call_and_the_last_call(services, session, tmp_path) -> None:
+    dev = f.estate(session)["device"].id
+    w = JournalWriter(tmp_path)
+    w.append(_call(1, dev, at="2026-11-26T03:00:00+00:00") | {"test_call": True, "priority": "non-urgent"})
+    w.append(_call(2, dev, at="2026-11-26T03:05:00+00:00"))  # an alarm after it
+    CallRecorder(services.session_factory, tmp_path).drain()
+    session.expire_all()
+    device = session.get(Device, dev)
+    assert device.last_test_call_at == datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+    assert device.last_call_at == datetime(2026, 11, 26, 3, 5, tzinfo=UTC)
+    rows = session.execute(select(CallRecord.record_id, CallRecord.test_call, CallRecord.priority)).all()
+    assert sorted(rows) == [(f"r{1:031d}", True, "non-urgent"), (f"r{2:031d}", False, "")]
+
+
+def test_unknown_callers_of_an_opted_in_trunk_become_pending_devices(services, session, tmp_path) -> None:
+    est = f.estate(session)
+    site, trunk = est["site"].id, est["trunk"].id
+    revision = session.scalar(select(func.max(ChangeLog.id)))
+    stranger = "+493099990000"
+    w = JournalWriter(tmp_path)
+    for n, ani in enumerate([stranger, stranger, est["device"].ani, "+493099990001"]):
+        w.append(_call(n) | {"ani": ani, "trunk_id": trunk, "adopt_site_id": site, "call_id": f"c{n}@pbx"})
+    CallRecorder(services.session_factory, tmp_path).drain()
+    session.expire_all()
+    pending = session.scalars(select(Device).where(Device.status == "pending").order_by(Device.ani)).all()
+    # one device per new number; the registered lift is left alone
+    assert [(d.ani, d.site_id, d.trunk_id, d.kind.value) for d in pending] == [
+        (stranger, site, trunk, "other"),
+        ("+493099990001", site, trunk, "other"),
+    ]
+    assert pending[0].notes == "first called on trunk loopback at 2026-11-26T03:00:00+00:00 (call c0@pbx)"
+    # through the registry's change log, so the SIP snapshot learns them
+    log = session.scalars(select(ChangeLog).where(ChangeLog.id > revision).order_by(ChangeLog.id)).all()
+    assert [(c.action.value, c.object_type, c.actor, c.source) for c in log] == [
+        ("create", "device", "anigate SIP front door", "sip"),
+        ("create", "device", "anigate SIP front door", "sip"),
+    ]
+    assert session.scalar(select(func.count()).select_from(CallRecord)) == 4
+
+
+def test_a_pending_device_that_cannot_be_added_never_holds_up_the_calls(services, session, tmp_path) -> None:
+    f.estate(session)
+    w = JournalWriter(tmp_path)
+    w.append(_call(1) | {"ani": "+493099990000", "adopt_site_id": 999999})  # the site is gone
+    assert CallRecorder(services.session_factory, tmp_path).drain() == 1
+    assert session.scalar(select(func.count()).select_from(CallRecord)) == 1
+    assert session.scalar(select(func.count()).select_from(Device).where(Device.status == "pending")) == 0

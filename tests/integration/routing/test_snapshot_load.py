@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from routing.policy import CallFacts, decide
-from routing.snapshot import load_snapshot
+from routing.snapshot import SnapshotOptions, load_snapshot
 from tests import factories as f
 
 
@@ -31,7 +31,7 @@ def test_snapshot_carries_schedules_holidays_and_trunks(session) -> None:
     device = f.device(session, site.id, trunk=carrier.id, active_schedule=always.id, kind="door_intercom")
     session.commit()
 
-    snap = load_snapshot(session, default_center="Day")
+    snap = load_snapshot(session, SnapshotOptions(default_center="Day"))
     entry = snap.devices[device.ani]
     assert (entry.trunk_id, entry.active_schedule_id) == (carrier.id, always.id)
     trunk = snap.trunks[carrier.id]

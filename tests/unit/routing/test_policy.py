@@ -205,14 +205,15 @@ def test_no_ani_goes_to_the_default_center(snap: Snapshot) -> None:
     assert d.reason.startswith("no ANI; default center 'Central' first")
 
 
-def test_device_in_maintenance_is_routed_normally_and_flagged(snap: Snapshot) -> None:
+def test_device_in_maintenance_without_contact_goes_to_its_centers_alarm_filtered(snap: Snapshot) -> None:
     d = decide(snap, facts("+493012345679"))
     assert centers(d) == DAY and d.device is not None and d.device.id == 2
+    assert d.priority is Priority.NORMAL  # EN 81-28 alarm filtering: the technician is on site
     [anomaly] = d.anomalies
     assert (anomaly.code, anomaly.severity, anomaly.evidence) == (
         "maintenance",
         Severity.INFO,
-        {"device_id": 2},
+        {"device_id": 2, "alarm_filtered": True, "contact": None, "until": None},
     )
 
 
@@ -306,7 +307,11 @@ def test_anomalies_are_json_ready_for_the_call_record(snap: Snapshot) -> None:
     d = decide(snap, facts("+493012345679", trunk=SHAKEN, at=utc("2026-11-28T10:00")))
     records = d.anomaly_dicts()
     assert json.loads(json.dumps(records)) == records
-    assert records[0] == {"code": "maintenance", "severity": "info", "evidence": {"device_id": 2}}
+    assert records[0] == {
+        "code": "maintenance",
+        "severity": "info",
+        "evidence": {"device_id": 2, "alarm_filtered": True, "contact": None, "until": None},
+    }
 
 
 def test_no_center_with_a_uri_answers_480(snap: Snapshot) -> None:
