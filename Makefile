@@ -39,7 +39,7 @@ lint: venv-dev
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict sip $(filter-out routing/api.py,$(wildcard routing/*.py))
 
-## tools: sipp (and later snmptrapd, chromium) for the e2e tests, installed when missing
+## tools: sipp and chromium (and later snmptrapd) for the e2e and browser tests, installed when missing
 tools:
 	scripts/ensure-tools.sh
 

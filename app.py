@@ -15,6 +15,7 @@ from bootstrap import Services, build_services, secret_key
 from config import Settings
 from registry import api as registry_api
 from registry import cli as registry_cli
+from registry import web as registry_web
 from routing import api as routing_api
 
 API_INFO = Info(
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     webcore.context.init_app(app)
     registry_api.init_app(app)
     app.register_api(routing_api.build_blueprint(settings.api_page_size, settings.api_max_page_size))
+    registry_web.init_app(app)  # after the API blueprints: their token routes are exempt from CSRF
     for group in registry_cli.COMMANDS:
         app.cli.add_command(group)
     return app

@@ -65,6 +65,13 @@ class Settings:
     journal_dir: Path | None = None
     #: STIR/SHAKEN certificates: a folder with index.json mapping x5u URL -> PEM file name
     stir_trust_dir: Path | None = None
+    #: Web sessions: send cookies only over HTTPS (set behind TLS; loopback HTTP needs it off)
+    secure_cookies: bool = False
+    #: wrong passwords in a row that lock an account, and for how long (seconds)
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
+    #: idle web sessions end after this many seconds
+    session_lifetime_seconds: int = 12 * 3600
     #: Extra engine options (tests use them); not read from the environment.
     engine_options: Mapping[str, object] = field(default_factory=dict)
 
@@ -104,6 +111,10 @@ class Settings:
         "ANIGATE_DEFAULT_CENTER": ("default_center", str),
         "ANIGATE_JOURNAL_DIR": ("journal_dir", Path),
         "ANIGATE_TEST_RECEIVER": ("test_receiver", str),
+        "ANIGATE_SECURE_COOKIES": ("secure_cookies", _bool),
+        "ANIGATE_LOGIN_MAX_FAILURES": ("login_max_failures", int),
+        "ANIGATE_LOGIN_LOCKOUT_SECONDS": ("login_lockout_seconds", int),
+        "ANIGATE_SESSION_LIFETIME_SECONDS": ("session_lifetime_seconds", int),
         "ANIGATE_REPEAT_CALLER_WINDOW": ("repeat_caller_window", float),
         "ANIGATE_STIR_TRUST_DIR": ("stir_trust_dir", Path),
     }

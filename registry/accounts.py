@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -91,6 +92,50 @@ def verify_password(session: Session, username: str, password: str) -> User | No
         check_password_hash(_DUMMY_HASH, password)
         return None
     return user if check_password_hash(user.password_hash, password) else None
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """The user when the password was right and the account open; else why not (no leak of which)."""
+
+    user: User | None
+    #: set when the account is locked (now, or by this failure)
+    locked_until: datetime | None = None
+
+
+def login(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    now: datetime | None = None,
+    max_failures: int = 5,
+    lockout: timedelta = timedelta(minutes=15),
+) -> LoginResult:
+    """Check a password with lock-out: ``max_failures`` wrong passwords in a row lock the account
+    for ``lockout`` (even the right password is refused meanwhile). A good login resets the count.
+    The caller commits (the failure count must be kept even though the login failed).
+
+    Unknown and inactive users cost the same hash as real ones, so timing tells nothing.
+    """
+    now = now or utcnow()
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None or not user.is_active:
+        check_password_hash(_DUMMY_HASH, password)
+        return LoginResult(None)
+    if user.locked_until is not None and user.locked_until > now:
+        check_password_hash(_DUMMY_HASH, password)
+        return LoginResult(None, user.locked_until)
+    if check_password_hash(user.password_hash, password):
+        user.failed_logins = 0
+        user.locked_until = None
+        return LoginResult(user)
+    user.failed_logins = (user.failed_logins or 0) + 1
+    if user.failed_logins >= max_failures:
+        user.failed_logins = 0
+        user.locked_until = now + lockout
+        return LoginResult(None, user.locked_until)
+    return LoginResult(None)
 
 
 def create_token(

@@ -455,6 +455,12 @@ def _location_refs(session: Session) -> dict[int, str]:
 def _query(actor: Actor, object_type: str, filters: Mapping[str, Any]) -> Select[Any]:
     given = {k: v for k, v in filters.items() if v not in (None, "")}
     if object_type == "device":
+        if unknown := set(given) - {"site", "kind", "status", "trunk", "location", "q"}:
+            raise TypeError(f"unknown device filters: {sorted(unknown)}")
+        # the web list passes query-string text: an id that is no id matches nothing, as on the list
+        for key in ("trunk", "location"):
+            if key in given and not isinstance(given[key], int):
+                given[key] = _as_id(str(given[key]).strip()) or 0
         return device_query(actor, **given)
     if object_type == "site":
         sites = visible(actor, Site)

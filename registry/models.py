@@ -301,6 +301,9 @@ class User(Timestamped, Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "role"))
     center_id: Mapped[int | None] = mapped_column(ForeignKey("security_centers.id", ondelete="SET NULL"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: failed logins since the last good one; reaching the limit locks the account for a while
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
 
     sites: Mapped[list[Site]] = relationship(secondary=user_sites)
     center: Mapped[SecurityCenter | None] = relationship()

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from registry.actors import Actor
-from registry.choices import TokenScope
+from registry.choices import DeviceStatus, TokenScope
 from registry.db import Base, as_id
 from registry.errors import NotFound
 from registry.models import ChangeLog, Device, Location, Site
@@ -89,6 +90,23 @@ def device_query(
             )
         )
     return stmt.order_by(Device.id)
+
+
+#: statuses whose devices are not expected to make test calls
+_NOT_IN_SERVICE = frozenset({DeviceStatus.DECOMMISSIONED, DeviceStatus.PENDING})
+
+
+def periodic_test_state(device: Device, now: datetime) -> str | None:
+    """EN 81-28 periodic test calls of a device at ``now``: None when none are expected (no interval,
+    decommissioned or pending), ``"overdue"`` when the last one (or, never having made one, the
+    device's registration) is longer ago than the interval, ``"due"`` while the first is awaited,
+    else ``"ok"``."""
+    if device.test_interval_hours is None or device.status in _NOT_IN_SERVICE:
+        return None
+    interval = timedelta(hours=device.test_interval_hours)
+    if device.last_test_call_at is None:
+        return "overdue" if now - device.created_at > interval else "due"
+    return "overdue" if now - device.last_test_call_at > interval else "ok"
 
 
 def device_by_ani(session: Session, actor: Actor, raw: str, region: str = "DE") -> Device:

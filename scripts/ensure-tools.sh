@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install the external programs the tests talk to, when missing: sipp (Debian sip-tester).
-# Idempotent; CI and `make test` call it. Nothing is skipped because a tool is absent.
+# Install the external programs the tests talk to, when missing: sipp (Debian sip-tester) and
+# chromium (the browser tests drive Debian's /usr/bin/chromium; Playwright's own browsers are never
+# downloaded). Idempotent; CI and `make test` call it. Nothing is skipped because a tool is absent.
 set -euo pipefail
 
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-tools: installing ${need[*]}" >&2
@@ -14,3 +16,4 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 command -v sipp >/dev/null
+[ -x /usr/bin/chromium ]

@@ -112,17 +112,23 @@ def register(bp: Blueprint) -> None:
         return problem(409, detail="The change conflicts with the current state of the registry; retry.")
 
 
+def http_problem(e: HTTPException) -> Any:
+    """An HTTP error under /api/ as a problem; on other paths Flask's own page (``e`` unchanged).
+
+    Public so that an app-wide handler for one status code (the web app's 403/404 pages, which
+    Flask prefers over this class handler) can hand API paths back here.
+    """
+    if not request.path.startswith(API_PREFIX) or e.code is None:
+        return e
+    # Flask has already logged an unhandled exception; its text stays out of the response
+    detail = "The server could not complete the request." if e.code >= 500 else e.description or ""
+    resp = problem(e.code, detail=detail)
+    for name, value in e.get_headers():
+        if name.lower() != "content-type":
+            resp.headers[name] = value  # Allow on 405, WWW-Authenticate on 401, ...
+    return resp
+
+
 def init_app(app: Flask) -> None:
     """HTTP errors under /api/ (404, 405, 400, 500...) become problems; other paths keep Flask's pages."""
-
-    @app.errorhandler(HTTPException)
-    def _http_problem(e: HTTPException) -> Any:
-        if not request.path.startswith(API_PREFIX) or e.code is None:
-            return e
-        # Flask has already logged an unhandled exception; its text stays out of the response
-        detail = "The server could not complete the request." if e.code >= 500 else e.description or ""
-        resp = problem(e.code, detail=detail)
-        for name, value in e.get_headers():
-            if name.lower() != "content-type":
-                resp.headers[name] = value  # Allow on 405, WWW-Authenticate on 401, ...
-        return resp
+    app.register_error_handler(HTTPException, http_problem)

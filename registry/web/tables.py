@@ -1,0 +1,285 @@
+"""What the registry pages show of each object: list columns, detail properties, change history.
+
+Values become :class:`Cell` s of plain text (plus a link or a badge class); the templates escape the
+text, so nothing from outside is ever marked safe. May import flask (``url_for``) and the registry core.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import url_for
+
+from registry.choices import ChangeAction, DeviceStatus, LabelledChoice
+from registry.models import ChangeLog, Device, Location, SecurityCenter, Site, Trunk
+from registry.queries import periodic_test_state
+
+DASH = "—"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One value on a page: ``text`` (escaped by the template), an optional link and badge class."""
+
+    text: str = DASH
+    href: str | None = None
+    #: None: no badge; "ok", "warn", "bad" or "" (neutral): a badge of that class
+    badge: str | None = None
+    #: keep the line breaks of multi-line text (notes, addresses)
+    multiline: bool = False
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    cell: Callable[[Any], Cell]
+    #: hidden on a phone-width screen
+    minor: bool = False
+
+
+@dataclass(frozen=True)
+class Prop:
+    key: str
+    label: str
+    cell: Cell
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else DASH
+
+
+def text(value: Any, *, multiline: bool = False) -> Cell:
+    if value is None or value == "" or value == []:
+        return Cell()
+    if isinstance(value, LabelledChoice):
+        return Cell(value.label)
+    if isinstance(value, datetime):
+        return Cell(when(value))
+    if isinstance(value, bool):
+        return Cell("yes" if value else "no")
+    if isinstance(value, list | tuple):
+        return Cell(("\n" if multiline else ", ").join(str(v) for v in value), multiline=multiline)
+    return Cell(str(value), multiline=multiline)
+
+
+def link(obj: Any, label: str, endpoint: str) -> Cell:
+    return Cell(label, url_for(endpoint, id=obj.id)) if obj is not None else Cell()
+
+
+def site_cell(site: Site | None) -> Cell:
+    return link(site, site.name if site else "", "registry.site_detail")
+
+
+def location_cell(loc: Location | None) -> Cell:
+    return link(loc, location_name(loc) if loc else "", "registry.location_detail")
+
+
+def trunk_cell(trunk: Trunk | None) -> Cell:
+    return link(trunk, trunk.name if trunk else "", "registry.trunk_detail")
+
+
+def center_cell(center: SecurityCenter | None) -> Cell:
+    return link(center, center.name if center else "", "registry.center_detail")
+
+
+def location_name(loc: Location) -> str:
+    return f"{loc.building} / {loc.name}" if loc.building else loc.name
+
+
+_STATUS_BADGE = {
+    DeviceStatus.ACTIVE: "ok",
+    DeviceStatus.MAINTENANCE: "warn",
+    DeviceStatus.PENDING: "warn",
+    DeviceStatus.DECOMMISSIONED: "",
+}
+_TEST_BADGE = {"overdue": "bad", "due": "warn", "ok": "ok"}
+
+
+def status_cell(device: Device) -> Cell:
+    return Cell(device.status.label, badge=_STATUS_BADGE.get(device.status, ""))
+
+
+def test_state_cell(device: Device, now: datetime) -> Cell:
+    state = periodic_test_state(device, now)
+    return Cell(state, badge=_TEST_BADGE[state]) if state else Cell()
+
+
+# --- list columns ---------------------------------------------------------------------------------
+
+
+def device_columns(now: datetime) -> tuple[Column, ...]:
+    return (
+        Column("ANI", lambda d: link(d, d.ani, "registry.device_detail")),
+        Column("Kind", lambda d: text(d.kind)),
+        Column("Status", status_cell),
+        Column("Site", lambda d: site_cell(d.site)),
+        Column("Location", lambda d: location_cell(d.location)),
+        Column("Trunk", lambda d: trunk_cell(d.trunk), minor=True),
+        Column("Last call", lambda d: text(d.last_call_at), minor=True),
+        Column("Last test call", lambda d: text(d.last_test_call_at), minor=True),
+        Column("Test calls", lambda d: test_state_cell(d, now)),
+    )
+
+
+SITE_COLUMNS = (
+    Column("Name", lambda s: link(s, s.name, "registry.site_detail")),
+    Column("Slug", lambda s: text(s.slug)),
+    Column("Country", lambda s: text(s.country)),
+    Column("Timezone", lambda s: text(s.timezone), minor=True),
+    Column("Day center", lambda s: center_cell(s.day_center)),
+    Column("Out-of-hours center", lambda s: center_cell(s.out_of_hours_center), minor=True),
+)
+LOCATION_COLUMNS = (
+    Column("Name", lambda loc: link(loc, loc.name, "registry.location_detail")),
+    Column("Building", lambda loc: text(loc.building)),
+    Column("Kind", lambda loc: text(loc.kind)),
+    Column("Floor", lambda loc: text(loc.floor), minor=True),
+    Column("Site", lambda loc: site_cell(loc.site)),
+)
+TRUNK_COLUMNS = (
+    Column("Name", lambda t: link(t, t.name, "registry.trunk_detail")),
+    Column("Carrier", lambda t: text(t.carrier)),
+    Column("Trust", lambda t: Cell(t.trust.value, badge="ok" if t.trust.value == "trusted" else "warn")),
+    Column("ANI header", lambda t: text(t.ani_header), minor=True),
+    Column("Source addresses", lambda t: text(t.source_addresses)),
+    Column("Region", lambda t: text(t.default_region), minor=True),
+)
+CENTER_COLUMNS = (
+    Column("Name", lambda c: link(c, c.name, "registry.center_detail")),
+    Column("SIP URIs", lambda c: text(c.sip_uris)),
+    Column("Phone", lambda c: text(c.phone), minor=True),
+    Column("Languages", lambda c: text(c.languages)),
+    Column("Timezone", lambda c: text(c.timezone), minor=True),
+)
+
+
+# --- detail properties ----------------------------------------------------------------------------
+
+
+def device_props(d: Device, now: datetime) -> list[Prop]:
+    return [
+        Prop("ani", "ANI", text(d.ani)),
+        Prop("test_ani", "Test ANI", text(d.test_ani)),
+        Prop("kind", "Kind", text(d.kind)),
+        Prop("status", "Status", status_cell(d)),
+        Prop("site", "Site", site_cell(d.site)),
+        Prop("location", "Location", location_cell(d.location)),
+        Prop("trunk", "Trunk", trunk_cell(d.trunk)),
+        Prop("active_schedule", "Active hours", text(d.active_schedule and d.active_schedule.name)),
+        Prop("test_interval_hours", "Test interval (hours)", text(d.test_interval_hours)),
+        Prop("test_call_state", "Test calls", test_state_cell(d, now)),
+        Prop("last_call_at", "Last call", text(d.last_call_at)),
+        Prop("last_test_call_at", "Last test call", text(d.last_test_call_at)),
+        Prop("last_heartbeat_at", "Last heartbeat", text(d.last_heartbeat_at)),
+        Prop("maintenance_until", "Maintenance until", text(d.maintenance_until)),
+        Prop("maintenance_contact", "Maintenance contact", text(d.maintenance_contact)),
+        Prop("vendor", "Vendor", text(d.vendor)),
+        Prop("model", "Model", text(d.model)),
+        Prop("serial", "Serial number", text(d.serial)),
+        Prop("notes", "Notes", text(d.notes, multiline=True)),
+        Prop("created_at", "Created", text(d.created_at)),
+        Prop("updated_at", "Updated", text(d.updated_at)),
+    ]
+
+
+def site_props(s: Site, now: datetime) -> list[Prop]:
+    return [
+        Prop("name", "Name", text(s.name)),
+        Prop("slug", "Slug", text(s.slug)),
+        Prop("address", "Address", text(s.address, multiline=True)),
+        Prop("country", "Country", text(s.country)),
+        Prop("timezone", "Timezone", text(s.timezone)),
+        Prop("day_center", "Day center", center_cell(s.day_center)),
+        Prop("out_of_hours_center", "Out-of-hours center", center_cell(s.out_of_hours_center)),
+        Prop("business_hours", "Business hours", text(s.business_hours and s.business_hours.name)),
+        Prop("holidays", "Holidays", text(s.holidays)),
+        Prop("maintenance_contact", "Maintenance contact", text(s.maintenance_contact)),
+        Prop("notes", "Notes", text(s.notes, multiline=True)),
+        Prop("devices", "Devices", Cell("devices of this site", url_for("registry.device_list", site=s.id))),
+    ]
+
+
+def location_props(loc: Location, now: datetime) -> list[Prop]:
+    return [
+        Prop("site", "Site", site_cell(loc.site)),
+        Prop("building", "Building", text(loc.building)),
+        Prop("name", "Name", text(loc.name)),
+        Prop("kind", "Kind", text(loc.kind)),
+        Prop("floor", "Floor", text(loc.floor)),
+        Prop("camera_ref", "Camera", text(loc.camera_ref)),
+        Prop("notes", "Notes", text(loc.notes, multiline=True)),
+    ]
+
+
+def trunk_props(t: Trunk, now: datetime) -> list[Prop]:
+    return [
+        Prop("name", "Name", text(t.name)),
+        Prop("carrier", "Carrier", text(t.carrier)),
+        Prop("source_addresses", "Source addresses", text(t.source_addresses, multiline=True)),
+        Prop("trust", "Trust", text(t.trust)),
+        Prop("ani_header", "ANI header", text(t.ani_header)),
+        Prop("default_region", "Default region", text(t.default_region)),
+        Prop("expects_attestation", "Expects attestation", text(t.expects_attestation)),
+        Prop("test_call_marker", "Test-call marker", text(t.test_call_marker)),
+        Prop("pending_site", "Pending site", site_cell(t.pending_site)),
+        Prop("notes", "Notes", text(t.notes, multiline=True)),
+        Prop(
+            "devices", "Devices", Cell("devices on this trunk", url_for("registry.device_list", trunk=t.id))
+        ),
+    ]
+
+
+def center_props(c: SecurityCenter, now: datetime) -> list[Prop]:
+    return [
+        Prop("name", "Name", text(c.name)),
+        Prop("sip_uris", "SIP URIs", text(c.sip_uris, multiline=True)),
+        Prop("phone", "Phone", text(c.phone)),
+        Prop("languages", "Languages", text(c.languages)),
+        Prop("timezone", "Timezone", text(c.timezone)),
+    ]
+
+
+# --- change history -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    at: str
+    actor: str
+    source: str
+    action: str
+    changes: list[str]
+
+
+def _value(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return DASH
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _changes(entry: ChangeLog) -> list[str]:
+    if entry.action == ChangeAction.UPDATE:
+        before, after = entry.before or {}, entry.after or {}
+        return [
+            f"{key}: {_value(before.get(key))} → {_value(after.get(key))}"
+            for key in after
+            if key != "id" and before.get(key) != after.get(key)
+        ]
+    if entry.action == ChangeAction.CREATE:
+        after = entry.after or {}
+        return [f"{key}: {_value(v)}" for key, v in after.items() if key != "id" and _value(v) != DASH]
+    return []
+
+
+def history(entries: Sequence[ChangeLog]) -> list[HistoryRow]:
+    return [
+        HistoryRow(when(e.at), e.actor, e.source, ChangeAction(e.action).label, _changes(e)) for e in entries
+    ]
