@@ -61,6 +61,8 @@ class Settings:
     test_receiver: str = ""
     #: seconds within which a device calling again goes to the center that took its last call
     repeat_caller_window: float = 600.0
+    #: at most this many pending devices per site from unknown callers of opted-in trunks
+    max_pending_devices: int = 500
     #: where the call journal lives (default instance/journal)
     journal_dir: Path | None = None
     #: STIR/SHAKEN certificates: a folder with index.json mapping x5u URL -> PEM file name
@@ -111,6 +113,7 @@ class Settings:
         "ANIGATE_DEFAULT_CENTER": ("default_center", str),
         "ANIGATE_JOURNAL_DIR": ("journal_dir", Path),
         "ANIGATE_TEST_RECEIVER": ("test_receiver", str),
+        "ANIGATE_MAX_PENDING_DEVICES": ("max_pending_devices", int),
         "ANIGATE_SECURE_COOKIES": ("secure_cookies", _bool),
         "ANIGATE_LOGIN_MAX_FAILURES": ("login_max_failures", int),
         "ANIGATE_LOGIN_LOCKOUT_SECONDS": ("login_lockout_seconds", int),

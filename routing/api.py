@@ -265,7 +265,7 @@ def _route(body: RouteRequest) -> Response:
     record["latency_us"] = 0
     call_id = record_call(session, record)
     if decision.adopt_site_id is not None:
-        adopt_calls(session, [record])
+        adopt_calls(session, [record], settings.max_pending_devices)
     session.commit()
     contacts = decision.contacts()
     return jsonify(

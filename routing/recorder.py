@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, insert, or_
+from sqlalchemy import Insert, Table, bindparam, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -109,6 +109,7 @@ class CallRecorder:
         batch_size: int = 2000,
         idle_sleep: float = 0.05,
         max_backoff: float = 5.0,
+        max_pending: int = 500,
     ):
         self.factory = factory
         self.reader = JournalReader(journal_dir, name)
@@ -116,6 +117,7 @@ class CallRecorder:
         self.batch_size = batch_size
         self.idle_sleep = idle_sleep
         self.max_backoff = max_backoff
+        self.max_pending = max_pending
         self.recorded = 0
         self.torn = 0
         self._pos: Position | None = None
@@ -175,7 +177,11 @@ class CallRecorder:
             if c.get("test_call") and dev is not None and (dev not in tests or c["received_at"] > tests[dev]):
                 tests[dev] = c["received_at"]
         self._move_times(session, Device.last_test_call_at, tests)
-        adopt_calls(session, [r for r in records if r.get("type") == "call" and r.get("adopt_site_id")])
+        adopt_calls(
+            session,
+            [r for r in records if r.get("type") == "call" and r.get("adopt_site_id")],
+            self.max_pending,
+        )
         beats: dict[int, datetime] = {}
         for r in records:
             if r.get("type") == "heartbeat":
@@ -205,21 +211,38 @@ class CallRecorder:
 SIP_ACTOR = Actor.system("sip", "anigate SIP front door")
 
 
-def adopt_calls(session: Session, records: Sequence[dict[str, Any]]) -> int:
+def adopt_calls(session: Session, records: Sequence[dict[str, Any]], max_pending: int = 500) -> int:
     """Add each unknown caller of an opted-in trunk to the trunk's site as a *pending* device, for a
     facility manager to adopt (status active) or reject (status decommissioned); returns how many.
 
     Goes through the registry's own validation and change log. A caller that cannot be added (the
     number is registered meanwhile, the site is gone) is logged and skipped in a savepoint, so that
-    it never holds up the recording of calls.
+    it never holds up the recording of calls. A site holds at most ``max_pending`` pending devices:
+    a caller that keeps changing its number cannot fill the registry.
     """
     added = 0
     seen: set[str] = set()
+    pending: dict[int, int] = {}
     for rec in records:
         ani = rec.get("ani")
         if not ani or ani in seen:
             continue
         seen.add(ani)
+        site_id = rec["adopt_site_id"]
+        if site_id not in pending:
+            pending[site_id] = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(Device)
+                    .where(Device.site_id == site_id, Device.status == DeviceStatus.PENDING)
+                )
+                or 0
+            )
+        if pending[site_id] >= max_pending:
+            log.warning(
+                "caller %s not added: site %s already has %d pending devices", ani, site_id, max_pending
+            )
+            continue
         data = {
             "ani": ani,
             "site": rec["adopt_site_id"],
@@ -233,6 +256,7 @@ def adopt_calls(session: Session, records: Sequence[dict[str, Any]]) -> int:
             with session.begin_nested():
                 create_object(session, SIP_ACTOR, "device", data)
             added += 1
+            pending[site_id] += 1
         except (RegistryError, IntegrityError) as exc:
             log.info("caller %s not added as a pending device: %s", ani, exc)
     return added
@@ -248,7 +272,9 @@ def run_in_child(settings: Any, stop: Any, parent_pid: int) -> None:
     os.nice(10)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s recorder: %(message)s")
     services = build_services(settings)
-    recorder = CallRecorder(services.session_factory, settings.journal_dir)
+    recorder = CallRecorder(
+        services.session_factory, settings.journal_dir, max_pending=settings.max_pending_devices
+    )
     backoff = 0.1
     try:
         while not stop.is_set() and os.getppid() == parent_pid:

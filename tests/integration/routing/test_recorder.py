@@ -132,3 +132,15 @@ def test_a_pending_device_that_cannot_be_added_never_holds_up_the_calls(services
     assert CallRecorder(services.session_factory, tmp_path).drain() == 1
     assert session.scalar(select(func.count()).select_from(CallRecord)) == 1
     assert session.scalar(select(func.count()).select_from(Device).where(Device.status == "pending")) == 0
+
+
+def test_a_site_takes_at_most_max_pending_devices(services, session, tmp_path, caplog) -> None:
+    est = f.estate(session)
+    w = JournalWriter(tmp_path)
+    for n in range(5):  # a scanner changing its number on every call
+        w.append(_call(n) | {"ani": f"+49309999000{n}", "adopt_site_id": est["site"].id, "call_id": f"c{n}"})
+    CallRecorder(services.session_factory, tmp_path, max_pending=3).drain()
+    pending = session.scalars(select(Device.ani).where(Device.status == "pending").order_by(Device.ani)).all()
+    assert pending == ["+493099990000", "+493099990001", "+493099990002"]
+    assert "site 1 already has 3 pending devices" in caplog.text
+    assert session.scalar(select(func.count()).select_from(CallRecord)) == 5  # every call recorded
