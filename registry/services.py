@@ -51,7 +51,13 @@ from registry.models import (
     User,
 )
 from registry.numbers import InvalidNumber, normalise_ani
-from registry.schedules import ScheduleError, check_timezone, parse_holidays, parse_windows
+from registry.schedules import (
+    ScheduleError,
+    check_timezone,
+    parse_holidays,
+    parse_windows,
+    windows_from_lines,
+)
 
 Ref = int | str
 
@@ -441,6 +447,8 @@ def clean_schedule(lk: Lookups, data: Mapping[str, Any], own: Schedule | None) -
     v: dict[str, Any] = {"name": _text(data, "name", e, max_len=120, required=True)}
     windows = _json_list(data, "windows", e)
     try:
+        if windows and all(isinstance(w, str) for w in windows):  # one a line: mon-fri 08:00-18:00
+            windows = windows_from_lines(windows)
         parse_windows(windows)
     except ScheduleError as exc:
         e["windows"] = str(exc)
@@ -798,7 +806,7 @@ RESOURCES: dict[str, Resource] = {
             "flood_rule",
             FloodRule,
             clean_flood_rule,
-            lambda o: f"{o.scope} {o.device_kind or 'any'}",
+            lambda o: f"per {o.scope} for {o.device_kind or 'any kind'}",
             None,
         ),
     )

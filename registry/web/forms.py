@@ -19,12 +19,19 @@ from wtforms.fields.choices import SelectChoice
 
 from registry.choices import (
     AniHeader,
+    CallPriority,
     DeviceKind,
     DeviceStatus,
+    FloodEffect,
+    FloodScope,
     LabelledChoice,
+    LineKind,
+    ListKind,
     LocationKind,
     TrunkTrust,
 )
+from registry.schedules import window_lines
+from registry.services import DEFAULT_PRIORITY
 
 Choices = list[SelectChoice]
 #: the empty choice of an optional reference
@@ -77,8 +84,12 @@ class ResourceForm(FlaskForm):
             elif isinstance(field, BooleanField):
                 values[name] = bool(getattr(obj, name, False))
             else:
-                values[name] = _as_text(getattr(obj, name, None), lines=name in self.LINES)
+                values[name] = self.as_text(name, getattr(obj, name, None))
         self.process(data=values)
+
+    def as_text(self, name: str, value: Any) -> str:
+        """A stored value as its field shows it: lists one a line in a textarea, else comma-separated."""
+        return _as_text(value, lines=name in self.LINES or isinstance(self[name], TextAreaField))
 
     def set_errors(self, errors: Mapping[str, str | Markup]) -> dict[str, str | Markup]:
         """Put each message on its field; returns those that belong to no field of this form."""
@@ -201,6 +212,67 @@ class DeviceForm(ResourceForm):
     model = StringField("Model")
     serial = StringField("Serial number")
     notes = TextAreaField("Notes")
+
+
+class ScheduleForm(ResourceForm):
+    LINES = frozenset({"windows"})
+
+    name = StringField("Name")
+    windows = TextAreaField(
+        "Windows",
+        description=(
+            "One a line: days then start-end, e.g. mon-fri 08:00-18:00 or sat,sun 10:00-14:00. "
+            "An end at or before the start runs past midnight (sat 22:00-03:00); 24:00 ends the day."
+        ),
+    )
+    holidays = TextAreaField(
+        "Holidays", description="ISO dates, comma-separated or one a line: 2026-12-25, 2026-12-26"
+    )
+
+    def as_text(self, name: str, value: Any) -> str:
+        if name == "windows":
+            return "\n".join(window_lines(value or []))
+        return super().as_text(name, value)
+
+
+class DnisRuleForm(ResourceForm):
+    number = StringField(
+        "Number", description="The dialled number, any format (030 555900), or digits as dialled (112)."
+    )
+    line = _select("Line", choices_of(LineKind, "Choose…"))
+    priority = _select(
+        "Priority",
+        choices_of(CallPriority, "Default of the line"),
+        description="Blank: the line's default ("
+        + "; ".join(f"{line.label.lower()}: {prio.value}" for line, prio in DEFAULT_PRIORITY.items())
+        + ").",
+    )
+    target_uri = StringField("Target URI", description="Test lines: the SIP URI of the test receiver.")
+    description = StringField("Description")
+
+
+class NumberListEntryForm(ResourceForm):
+    pattern = StringField(
+        "Number or prefix",
+        description="A calling number, any format, or a prefix: + then digits then *: +4930555*",
+    )
+    kind = _select("List", choices_of(ListKind, "Choose…"))
+    reason = TextAreaField("Reason")
+    expires_at = StringField(
+        "Expires at", description="ISO 8601 with UTC offset: 2026-12-01T08:00:00+01:00; blank: never."
+    )
+
+
+class FloodRuleForm(ResourceForm):
+    scope = _select("Counted", choices_of(FloodScope, "Choose…"))
+    device_kind = _select(
+        "Device kind",
+        choices_of(DeviceKind, "Any kind"),
+        description="Any kind: callers without a rule for their own kind, unknown callers included.",
+    )
+    max_calls = StringField("Max calls", description="More calls than this within the window is a flood.")
+    window_seconds = StringField("Window (seconds)")
+    effect = _select("Effect", choices_of(FloodEffect), default=FloodEffect.FLAG.value)
 
 
 class DeviceFilterForm(FlaskForm):

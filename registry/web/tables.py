@@ -1,7 +1,8 @@
 """What the registry pages show of each object: list columns, detail properties, change history.
 
 Values become :class:`Cell` s of plain text (plus a link or a badge class); the templates escape the
-text, so nothing from outside is ever marked safe. May import flask (``url_for``) and the registry core.
+text, so nothing from outside is ever marked safe. May import flask (``url_for``) and the registry
+core; of routing, only the built-in flood limits (``routing.snapshot.DEFAULT_FLOOD_LIMITS``), to show them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,22 @@ from typing import Any
 
 from flask import url_for
 
-from registry.choices import ChangeAction, DeviceStatus, LabelledChoice
-from registry.models import ChangeLog, Device, Location, SecurityCenter, Site, Trunk
+from registry.choices import ChangeAction, DeviceKind, DeviceStatus, FloodScope, LabelledChoice, ListKind
+from registry.models import (
+    ChangeLog,
+    Device,
+    DnisRule,
+    FloodRule,
+    Location,
+    NumberListEntry,
+    Schedule,
+    SecurityCenter,
+    Site,
+    Trunk,
+)
 from registry.queries import periodic_test_state
+from registry.schedules import window_lines
+from routing.snapshot import DEFAULT_FLOOD_LIMITS
 
 DASH = "—"
 
@@ -84,6 +98,10 @@ def trunk_cell(trunk: Trunk | None) -> Cell:
 
 def center_cell(center: SecurityCenter | None) -> Cell:
     return link(center, center.name if center else "", "registry.center_detail")
+
+
+def schedule_cell(schedule: Schedule | None) -> Cell:
+    return link(schedule, schedule.name if schedule else "", "registry.schedule_detail")
 
 
 def location_name(loc: Location) -> str:
@@ -157,6 +175,81 @@ CENTER_COLUMNS = (
 )
 
 
+# --- routing rules: schedules, dialled numbers, number lists, flood limits ---------------------------
+
+
+def windows_cell(s: Schedule) -> Cell:
+    return text(window_lines(s.windows), multiline=True)
+
+
+_LIST_BADGE = {ListKind.BLOCK: "bad", ListKind.GRAY: "warn"}
+
+
+def list_kind_cell(e: NumberListEntry) -> Cell:
+    return Cell(e.kind.value, badge=_LIST_BADGE.get(e.kind, ""))
+
+
+def in_force_cell(e: NumberListEntry, now: datetime) -> Cell:
+    """Whether the entry still applies: an expired one is kept but no longer consulted."""
+    if e.expires_at is not None and e.expires_at <= now:
+        return Cell("expired", badge="")
+    return Cell("in force", badge="ok")
+
+
+def device_kind_text(kind: LabelledChoice | None) -> Cell:
+    return text(kind) if kind is not None else Cell("any kind")
+
+
+def flood_rule_name(scope: FloodScope, kind: DeviceKind | None) -> str:
+    return f"{scope.label}, {kind.label if kind else 'any kind'}"
+
+
+def flood_limit_text(max_calls: int, window_seconds: int) -> str:
+    return f"more than {max_calls} calls in {window_seconds} s"
+
+
+def flood_defaults() -> str:
+    """The built-in limits a flood rule of the same scope and device kind replaces, in one line."""
+    limits = "; ".join(
+        f"{flood_rule_name(d.scope, d.device_kind)}: "
+        f"{flood_limit_text(d.max_calls, d.window_seconds)} ({d.effect.label.lower()})"
+        for d in DEFAULT_FLOOD_LIMITS
+    )
+    return f"A rule replaces the built-in limit for the same scope and device kind. Built-in: {limits}."
+
+
+SCHEDULE_COLUMNS = (
+    Column("Name", lambda s: link(s, s.name, "registry.schedule_detail")),
+    Column("Windows", windows_cell),
+    Column("Holidays", lambda s: text(s.holidays), minor=True),
+)
+DNIS_RULE_COLUMNS = (
+    Column("Number", lambda r: link(r, r.number, "registry.dnis_rule_detail")),
+    Column("Line", lambda r: text(r.line)),
+    Column("Priority", lambda r: text(r.priority)),
+    Column("Target URI", lambda r: text(r.target_uri)),
+    Column("Description", lambda r: text(r.description), minor=True),
+)
+
+
+def number_list_entry_columns(now: datetime) -> tuple[Column, ...]:
+    return (
+        Column("Number or prefix", lambda e: link(e, e.pattern, "registry.number_list_entry_detail")),
+        Column("List", list_kind_cell),
+        Column("Expires", lambda e: text(e.expires_at)),
+        Column("State", lambda e: in_force_cell(e, now)),
+        Column("Reason", lambda e: text(e.reason), minor=True),
+    )
+
+
+FLOOD_RULE_COLUMNS = (
+    Column("Counted", lambda r: link(r, r.scope.label, "registry.flood_rule_detail")),
+    Column("Device kind", lambda r: device_kind_text(r.device_kind)),
+    Column("Limit", lambda r: Cell(flood_limit_text(r.max_calls, r.window_seconds))),
+    Column("Effect", lambda r: text(r.effect)),
+)
+
+
 # --- detail properties ----------------------------------------------------------------------------
 
 
@@ -169,7 +262,7 @@ def device_props(d: Device, now: datetime) -> list[Prop]:
         Prop("site", "Site", site_cell(d.site)),
         Prop("location", "Location", location_cell(d.location)),
         Prop("trunk", "Trunk", trunk_cell(d.trunk)),
-        Prop("active_schedule", "Active hours", text(d.active_schedule and d.active_schedule.name)),
+        Prop("active_schedule", "Active hours", schedule_cell(d.active_schedule)),
         Prop("test_interval_hours", "Test interval (hours)", text(d.test_interval_hours)),
         Prop("test_call_state", "Test calls", test_state_cell(d, now)),
         Prop("last_call_at", "Last call", text(d.last_call_at)),
@@ -195,7 +288,7 @@ def site_props(s: Site, now: datetime) -> list[Prop]:
         Prop("timezone", "Timezone", text(s.timezone)),
         Prop("day_center", "Day center", center_cell(s.day_center)),
         Prop("out_of_hours_center", "Out-of-hours center", center_cell(s.out_of_hours_center)),
-        Prop("business_hours", "Business hours", text(s.business_hours and s.business_hours.name)),
+        Prop("business_hours", "Business hours", schedule_cell(s.business_hours)),
         Prop("holidays", "Holidays", text(s.holidays)),
         Prop("maintenance_contact", "Maintenance contact", text(s.maintenance_contact)),
         Prop("notes", "Notes", text(s.notes, multiline=True)),
@@ -240,6 +333,52 @@ def center_props(c: SecurityCenter, now: datetime) -> list[Prop]:
         Prop("phone", "Phone", text(c.phone)),
         Prop("languages", "Languages", text(c.languages)),
         Prop("timezone", "Timezone", text(c.timezone)),
+    ]
+
+
+def schedule_props(s: Schedule, now: datetime) -> list[Prop]:
+    return [
+        Prop("name", "Name", text(s.name)),
+        Prop("windows", "Windows", windows_cell(s)),
+        Prop("holidays", "Holidays", text(s.holidays)),
+        Prop("created_at", "Created", text(s.created_at)),
+        Prop("updated_at", "Updated", text(s.updated_at)),
+    ]
+
+
+def dnis_rule_props(r: DnisRule, now: datetime) -> list[Prop]:
+    return [
+        Prop("number", "Number", text(r.number)),
+        Prop("line", "Line", text(r.line)),
+        Prop("priority", "Priority", text(r.priority)),
+        Prop("target_uri", "Target URI", text(r.target_uri)),
+        Prop("description", "Description", text(r.description)),
+        Prop("created_at", "Created", text(r.created_at)),
+        Prop("updated_at", "Updated", text(r.updated_at)),
+    ]
+
+
+def number_list_entry_props(e: NumberListEntry, now: datetime) -> list[Prop]:
+    return [
+        Prop("pattern", "Number or prefix", text(e.pattern)),
+        Prop("kind", "List", text(e.kind)),
+        Prop("expires_at", "Expires", text(e.expires_at)),
+        Prop("state", "State", in_force_cell(e, now)),
+        Prop("reason", "Reason", text(e.reason, multiline=True)),
+        Prop("created_at", "Created", text(e.created_at)),
+        Prop("updated_at", "Updated", text(e.updated_at)),
+    ]
+
+
+def flood_rule_props(r: FloodRule, now: datetime) -> list[Prop]:
+    return [
+        Prop("scope", "Counted", text(r.scope)),
+        Prop("device_kind", "Device kind", device_kind_text(r.device_kind)),
+        Prop("max_calls", "Max calls", text(r.max_calls)),
+        Prop("window_seconds", "Window (seconds)", text(r.window_seconds)),
+        Prop("effect", "Effect", text(r.effect)),
+        Prop("created_at", "Created", text(r.created_at)),
+        Prop("updated_at", "Updated", text(r.updated_at)),
     ]
 
 

@@ -1,7 +1,8 @@
 """Pages of the registry: list, detail (with change history), create, edit and delete for sites,
-locations, devices, trunks and centers, from one set of generic views parametrised per resource
-(:class:`Pages`). No SQL and no ``session.add`` here: views call ``registry.queries`` and
-``registry.services`` with the logged-in user's actor, and commit."""
+locations, devices, trunks, centers and the routing rules (schedules, DNIS rules, number lists,
+flood rules), from one set of generic views parametrised per resource (:class:`Pages`). No SQL and
+no ``session.add`` here: views call ``registry.queries`` and ``registry.services`` with the
+logged-in user's actor, and commit."""
 
 from __future__ import annotations
 
@@ -24,7 +25,16 @@ from registry.actors import Actor
 from registry.api.problems import API_PREFIX, http_problem
 from registry.choices import DeviceKind, DeviceStatus
 from registry.db import as_id, utcnow
-from registry.models import Location, Schedule, SecurityCenter, Site, Trunk
+from registry.models import (
+    DnisRule,
+    FloodRule,
+    Location,
+    NumberListEntry,
+    Schedule,
+    SecurityCenter,
+    Site,
+    Trunk,
+)
 from registry.queries import change_history, device_query, paginate, visible
 from registry.services import RESOURCES, Resource, create_object, delete_object, get_object, update_object
 from registry.web import bp, tables
@@ -36,8 +46,12 @@ from registry.web.forms import (
     DeleteForm,
     DeviceFilterForm,
     DeviceForm,
+    DnisRuleForm,
+    FloodRuleForm,
     LocationForm,
+    NumberListEntryForm,
     ResourceForm,
+    ScheduleForm,
     SiteForm,
     TrunkForm,
 )
@@ -57,6 +71,10 @@ class Pages:
     props: Callable[[Any, datetime], list[tables.Prop]]
     #: list order (the device list is ordered by ``device_query``)
     order: tuple[ColumnElement[Any], ...] = ()
+    #: the object in words, singular and plural, where the type's name does not read well (DNIS)
+    words: tuple[str, str] | None = None
+    #: one line shown above the list
+    intro: Callable[[], str] | None = None
 
     @property
     def resource(self) -> Resource:
@@ -64,11 +82,20 @@ class Pages:
 
     @property
     def noun(self) -> str:
-        return self.object_type.replace("_", " ")
+        return self.words[0] if self.words else self.object_type.replace("_", " ")
 
     @property
     def plural(self) -> str:
-        return self.resource.plural
+        return self.words[1] if self.words else self.resource.plural
+
+    @property
+    def title(self) -> str:
+        """The plural at the head of a sentence (Jinja's ``capitalize`` would lower DNIS)."""
+        return self.plural[:1].upper() + self.plural[1:]
+
+    @property
+    def noun_title(self) -> str:
+        return self.noun[:1].upper() + self.noun[1:]
 
     def endpoint(self, page: str) -> str:
         return f"registry.{self.object_type}_{page}"
@@ -96,7 +123,78 @@ PAGES = (
         tables.center_props,
         (SecurityCenter.name,),
     ),
+    # routing rules: shared by every site, changed by admins only
+    Pages(
+        "schedule",
+        "schedules",
+        ScheduleForm,
+        lambda now: tables.SCHEDULE_COLUMNS,
+        tables.schedule_props,
+        (Schedule.name,),
+    ),
+    Pages(
+        "dnis_rule",
+        "dnis-rules",
+        DnisRuleForm,
+        lambda now: tables.DNIS_RULE_COLUMNS,
+        tables.dnis_rule_props,
+        (DnisRule.number,),
+        words=("DNIS rule", "DNIS rules"),
+    ),
+    Pages(
+        "number_list_entry",
+        "number-lists",
+        NumberListEntryForm,
+        tables.number_list_entry_columns,
+        tables.number_list_entry_props,
+        (NumberListEntry.kind, NumberListEntry.pattern),
+    ),
+    Pages(
+        "flood_rule",
+        "flood-rules",
+        FloodRuleForm,
+        lambda now: tables.FLOOD_RULE_COLUMNS,
+        tables.flood_rule_props,
+        (FloodRule.scope, FloodRule.device_kind, FloodRule.id),
+        intro=tables.flood_defaults,
+    ),
 )
+
+#: the navigation: the registry, then the routing rules in a second row
+NAV = (
+    ("Registry", ("device", "site", "location", "trunk", "center")),
+    ("Rules", ("schedule", "dnis_rule", "number_list_entry", "flood_rule")),
+)
+#: nav labels where the page's plural is too long for a link
+_NAV_LABELS = {"number_list_entry": "Number lists"}
+
+
+@dataclass(frozen=True)
+class NavLink:
+    href: str
+    label: str
+    current: bool
+
+
+def nav_groups() -> list[tuple[str, list[NavLink]]]:
+    """The nav rows, each link marked current on any page of its kind of object."""
+    pages = {p.object_type: p for p in PAGES}
+    here = (request.endpoint or "").removeprefix("registry.").rpartition("_")[0]
+    return [
+        (
+            group,
+            [
+                NavLink(url_for(pages[t].endpoint("list")), _NAV_LABELS.get(t, pages[t].title), t == here)
+                for t in types
+            ],
+        )
+        for group, types in NAV
+    ]
+
+
+@bp.app_context_processor
+def _inject_nav() -> dict[str, Any]:
+    return {"nav_groups": nav_groups}
 
 
 @bp.route("/")
@@ -215,6 +313,7 @@ def list_view(p: Pages) -> str:
     return render_template(
         "registry/list.html",
         p=p,
+        intro=p.intro() if p.intro else "",
         columns=columns,
         rows=[[col.cell(obj) for col in columns] for obj in result.items],
         result=result,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
 
-from registry.schedules import ScheduleError, WeeklySchedule
+from registry.schedules import ScheduleError, WeeklySchedule, window_lines, windows_from_lines
 
 EVERY_DAY_8_TO_18 = [{"days": [0, 1, 2, 3, 4, 5, 6], "start": "08:00", "end": "18:00"}]
 
@@ -93,3 +94,59 @@ def test_bad_definitions_are_refused(windows: list, tz: str, message: str) -> No
 def test_bad_holiday_is_refused() -> None:
     with pytest.raises(ScheduleError, match="ISO date"):
         WeeklySchedule.build(EVERY_DAY_8_TO_18, "UTC", holidays=["24.12.2026"])
+
+
+@pytest.mark.parametrize(
+    ("written", "shown", "window"),
+    [
+        (
+            "mon-fri 08:00-18:00",
+            "mon-fri 08:00-18:00",
+            {"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "18:00"},
+        ),
+        ("sat 22:00-03:00", "sat 22:00-03:00", {"days": [5], "start": "22:00", "end": "03:00"}),
+        (
+            "Saturday, SUN 8:00 - 24:00",
+            "sat,sun 08:00-24:00",
+            {"days": [5, 6], "start": "08:00", "end": "24:00"},
+        ),
+        (
+            "fri-mon 10:00-11:00",
+            "mon,fri-sun 10:00-11:00",
+            {"days": [0, 4, 5, 6], "start": "10:00", "end": "11:00"},
+        ),
+        (
+            "mon - sun 00:00-24:00",
+            "mon-sun 00:00-24:00",
+            {"days": list(range(7)), "start": "00:00", "end": "24:00"},
+        ),
+    ],
+)
+def test_windows_written_for_people_read_back_the_same(written: str, shown: str, window: dict) -> None:
+    assert windows_from_lines([written]) == [window]
+    assert window_lines([window]) == [shown]
+    assert windows_from_lines([shown]) == [window]
+
+
+def test_stored_windows_in_any_accepted_form_are_shown_and_a_broken_one_as_json() -> None:
+    assert window_lines([{"days": ["mon", "tue", 2], "start": "07:00", "end": "19:00"}]) == [
+        "mon-wed 07:00-19:00"
+    ]
+    assert window_lines([{"days": [9], "start": "07:00", "end": "19:00"}]) == [
+        '{"days": [9], "end": "19:00", "start": "07:00"}'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("mon-fri", "write days then start-end"),
+        ("08:00-18:00", "write days then start-end"),
+        ("mon-fry 08:00-18:00", "'fry' is not a day"),
+        ("mon 25:00-18:00", "start must be HH:MM"),
+        ("mon 24:00-01:00", "start cannot be 24:00"),
+    ],
+)
+def test_a_bad_line_is_named(line: str, message: str) -> None:
+    with pytest.raises(ScheduleError, match=rf"^line 2 \({re.escape(repr(line))}\): .*{message}"):
+        windows_from_lines(["mon 08:00-09:00", line])
