@@ -6,21 +6,24 @@ are low-entropy and get a slow, salted hash. Must not import flask.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from registry.actors import Actor
-from registry.choices import Role, TokenScope
+from registry.changelog import Change, record_changes, snapshot
+from registry.choices import ChangeAction, Role, TokenScope
 from registry.db import utcnow
-from registry.errors import NotFound, ValidationFailed
+from registry.errors import Forbidden, NotFound, ValidationFailed
 from registry.models import ApiToken, SecurityCenter, Site, User
 
 TOKEN_PREFIX = "ag_"
@@ -35,6 +38,61 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _resolve_sites(session: Session, sites: Iterable[int | str], errors: dict[str, str]) -> list[Site]:
+    found = []
+    for ref in sites:
+        # a form posts ids as text; PostgreSQL will not compare an integer column with text
+        cond = Site.id == int(ref) if str(ref).isdigit() else Site.slug == ref
+        site = session.scalars(select(Site).where(cond)).first()
+        if site is None:
+            errors["sites"] = f"no site {ref!r}"
+        else:
+            found.append(site)
+    return found
+
+
+def _resolve_center(
+    session: Session, center: int | str | None, errors: dict[str, str]
+) -> SecurityCenter | None:
+    if center is None or center == "":
+        return None
+    cond = SecurityCenter.id == int(center) if str(center).isdigit() else SecurityCenter.name == center
+    found = session.scalars(select(SecurityCenter).where(cond)).first()
+    if found is None:
+        errors["center"] = f"no security center {center!r}"
+    return found
+
+
+def _check_role(
+    role: Role | str, sites: list[Site], center: SecurityCenter | None, errors: dict[str, str]
+) -> Role | None:
+    """The role, and what it needs: an operator a center, a facility manager at least one site."""
+    if role not in Role.values():
+        errors["role"] = f"{role!r} is not one of: {', '.join(Role.values())}"
+        return None
+    role = Role(role)
+    if role == Role.OPERATOR and center is None and "center" not in errors:
+        errors["center"] = "an operator belongs to a security center"
+    if role == Role.FACILITY_MANAGER and not sites and "sites" not in errors:
+        errors["sites"] = "a facility manager is assigned at least one site"
+    return role
+
+
+def _check_password(password: str, errors: dict[str, str]) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        errors["password"] = f"at least {MIN_PASSWORD_LENGTH} characters"
+
+
+def user_snapshot(user: User) -> dict[str, Any]:
+    """A user as the change log keeps it: columns (never the password hash) and site slugs."""
+    return {**snapshot(user), "sites": sorted(s.slug for s in user.sites)}
+
+
+def _require_user_admin(actor: Actor) -> None:
+    if not actor.is_admin:
+        raise Forbidden("only an administrator may manage users")
+
+
 def create_user(
     session: Session,
     username: str,
@@ -42,47 +100,117 @@ def create_user(
     role: Role | str,
     sites: Iterable[int | str] = (),
     center: int | str | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> User:
+    """A new user. With an ``actor`` (the web pages), only an admin may, and the change log says who."""
+    if actor is not None:
+        _require_user_admin(actor)
     errors: dict[str, str] = {}
     username = username.strip()
-    role = Role(role) if role in Role.values() else role
     if not username:
         errors["username"] = "required"
     elif session.scalar(select(User.id).where(User.username == username)) is not None:
         errors["username"] = f"{username!r} is taken"
-    if len(password) < MIN_PASSWORD_LENGTH:
-        errors["password"] = f"at least {MIN_PASSWORD_LENGTH} characters"
-    if not isinstance(role, Role):
-        errors["role"] = f"{role!r} is not one of: {', '.join(Role.values())}"
-    site_objs = []
-    for ref in sites:
-        col = Site.id if isinstance(ref, int) or str(ref).isdigit() else Site.slug
-        site = session.scalars(select(Site).where(col == ref)).first()
-        if site is None:
-            errors["sites"] = f"no site {ref!r}"
-        else:
-            site_objs.append(site)
-    center_obj = None
-    if center is not None:
-        col = SecurityCenter.id if isinstance(center, int) or str(center).isdigit() else SecurityCenter.name
-        center_obj = session.scalars(select(SecurityCenter).where(col == center)).first()
-        if center_obj is None:
-            errors["center"] = f"no security center {center!r}"
-    if role == Role.OPERATOR and center_obj is None and "center" not in errors:
-        errors["center"] = "an operator belongs to a security center"
-    if role == Role.FACILITY_MANAGER and not site_objs and "sites" not in errors:
-        errors["sites"] = "a facility manager is assigned at least one site"
-    if errors:
+    _check_password(password, errors)
+    site_objs = _resolve_sites(session, sites, errors)
+    center_obj = _resolve_center(session, center, errors)
+    checked_role = _check_role(role, site_objs, center_obj, errors)
+    if errors or checked_role is None:
         raise ValidationFailed(errors)
     user = User(
         username=username,
         password_hash=generate_password_hash(password),
-        role=role,
+        role=checked_role,
         sites=site_objs,
         center=center_obj,
+        is_active=True,
+        failed_logins=0,
     )
     session.add(user)
     session.flush()
+    if actor is not None:
+        after = user_snapshot(user)
+        record_changes(
+            session, actor, [Change(ChangeAction.CREATE, "user", user.id, user.username, None, after)]
+        )
+    return user
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+#: a field of :func:`update_user` left as it is
+KEEP = _Keep.KEEP
+
+
+def _get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("user", user_id)
+    return user
+
+
+def update_user(
+    session: Session,
+    actor: Actor,
+    user_id: int,
+    *,
+    role: Role | str | _Keep = KEEP,
+    sites: Iterable[int | str] | _Keep = KEEP,
+    center: int | str | _Keep | None = KEEP,
+    is_active: bool | _Keep = KEEP,
+    password: str | None = None,
+) -> User:
+    """Change a user's role, sites, center or active flag, and (``password`` not None) the password,
+    which ends their open web sessions. Same rules as :func:`create_user`; an admin cannot demote or
+    deactivate themselves (nobody else might be left to undo it)."""
+    _require_user_admin(actor)
+    user = _get_user(session, user_id)
+    before = user_snapshot(user)
+    errors: dict[str, str] = {}
+    new_sites = list(user.sites) if isinstance(sites, _Keep) else _resolve_sites(session, sites, errors)
+    new_center = user.center if isinstance(center, _Keep) else _resolve_center(session, center, errors)
+    new_role = _check_role(user.role if isinstance(role, _Keep) else role, new_sites, new_center, errors)
+    active = user.is_active if isinstance(is_active, _Keep) else bool(is_active)
+    if password is not None:
+        _check_password(password, errors)
+    if actor.user_id == user.id:
+        if new_role is not None and new_role != user.role:
+            errors["role"] = "you cannot change your own role"
+        if not active:
+            errors["is_active"] = "you cannot deactivate yourself"
+    if errors or new_role is None:
+        raise ValidationFailed(errors)
+    user.role = new_role
+    user.sites = new_sites
+    user.center = new_center
+    user.is_active = active
+    if password is not None:
+        user.password_hash = generate_password_hash(password)
+    session.flush()
+    after = user_snapshot(user)
+    if password is not None:
+        after["password"] = "changed"  # that it changed, never what to
+    change = Change(ChangeAction.UPDATE, "user", user.id, user.username, before, after)
+    record_changes(session, actor, [change])
+    return user
+
+
+def unlock_user(session: Session, actor: Actor, user_id: int) -> User:
+    """Lift a lock-out: the failed-login count starts again and the user may log in at once."""
+    _require_user_admin(actor)
+    user = _get_user(session, user_id)
+    before = user_snapshot(user)
+    user.failed_logins = 0
+    user.locked_until = None
+    session.flush()
+    record_changes(
+        session,
+        actor,
+        [Change(ChangeAction.UPDATE, "user", user.id, user.username, before, user_snapshot(user))],
+    )
     return user
 
 

@@ -14,9 +14,19 @@ from typing import Any, ClassVar
 
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import BooleanField, Field, SearchField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    Field,
+    PasswordField,
+    SearchField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 
+from registry.accounts import MIN_PASSWORD_LENGTH
 from registry.choices import (
     AniHeader,
     CallPriority,
@@ -28,6 +38,7 @@ from registry.choices import (
     LineKind,
     ListKind,
     LocationKind,
+    Role,
     TrunkTrust,
 )
 from registry.schedules import window_lines
@@ -47,7 +58,25 @@ def _select(label: str, choices: Choices | None = None, **kw: Any) -> SelectFiel
     return SelectField(label, choices=choices or [], validate_choice=False, **kw)
 
 
-class ResourceForm(FlaskForm):
+class PageForm(FlaskForm):
+    """A form of the pages: its fields without the CSRF token, and a use case's errors put on them."""
+
+    def fields(self) -> list[Field]:
+        return [f for f in self if f.name != "csrf_token"]
+
+    def set_errors(self, errors: Mapping[str, str | Markup]) -> dict[str, str | Markup]:
+        """Put each message on its field; returns those that belong to no field of this form."""
+        rest: dict[str, str | Markup] = {}
+        for key, message in errors.items():
+            field = self._fields.get(key.removesuffix("_id"))
+            if field is None or key == "csrf_token":
+                rest[key] = message
+            else:
+                field.errors = [message]
+        return rest
+
+
+class ResourceForm(PageForm):
     """A registry object's form: ``LINES`` are textareas of one value per line (sent as lists);
     ``REFS`` maps a reference field to the kind of object its select lists (filled by the view)."""
 
@@ -55,9 +84,6 @@ class ResourceForm(FlaskForm):
     REFS: ClassVar[dict[str, str]] = {}
     #: kept out of a create when left blank, so that the cleaner applies its default
     BLANK_MEANS_DEFAULT: ClassVar[frozenset[str]] = frozenset()
-
-    def fields(self) -> list[Field]:
-        return [f for f in self if f.name != "csrf_token"]
 
     def cleaner_data(self, creating: bool) -> dict[str, Any]:
         """The posted values as the cleaner's raw mapping."""
@@ -90,17 +116,6 @@ class ResourceForm(FlaskForm):
     def as_text(self, name: str, value: Any) -> str:
         """A stored value as its field shows it: lists one a line in a textarea, else comma-separated."""
         return _as_text(value, lines=name in self.LINES or isinstance(self[name], TextAreaField))
-
-    def set_errors(self, errors: Mapping[str, str | Markup]) -> dict[str, str | Markup]:
-        """Put each message on its field; returns those that belong to no field of this form."""
-        rest: dict[str, str | Markup] = {}
-        for key, message in errors.items():
-            field = self._fields.get(key.removesuffix("_id"))
-            if field is None or key == "csrf_token":
-                rest[key] = message
-            else:
-                field.errors = [message]
-        return rest
 
 
 def _as_text(value: Any, *, lines: bool) -> str:
@@ -290,3 +305,36 @@ class DeviceFilterForm(FlaskForm):
 
 class DeleteForm(FlaskForm):
     """The confirmation of a delete: a POST with the CSRF token and nothing else."""
+
+
+class UserForm(PageForm):
+    """A new user (admins only). ``password_repeat`` is checked by the view, the rest by
+    ``registry.accounts.create_user``."""
+
+    username = StringField("Username")
+    role = _select("Role", choices_of(Role, "Choose…"))
+    password = PasswordField("Password", description=f"At least {MIN_PASSWORD_LENGTH} characters.")
+    password_repeat = PasswordField("Repeat password")
+    sites = SelectMultipleField(
+        "Sites", choices=[], validate_choice=False, description="A facility manager's sites."
+    )
+    center = _select("Center", description="An operator's security center.")
+
+
+class UserEditForm(PageForm):
+    """A user's role, sites, center and active flag; a new password only when one is typed."""
+
+    role = _select("Role", choices_of(Role))
+    sites = SelectMultipleField(
+        "Sites", choices=[], validate_choice=False, description="A facility manager's sites."
+    )
+    center = _select("Center", description="An operator's security center.")
+    is_active = BooleanField("Active", description="An inactive user cannot log in.")
+    new_password = PasswordField(
+        "New password", description="Blank keeps the password; a new one ends the user's open sessions."
+    )
+    new_password_repeat = PasswordField("Repeat new password")
+
+
+class UnlockForm(FlaskForm):
+    """The unlock button of a locked user: a POST with the CSRF token and nothing else."""

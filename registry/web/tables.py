@@ -27,6 +27,7 @@ from registry.models import (
     SecurityCenter,
     Site,
     Trunk,
+    User,
 )
 from registry.queries import periodic_test_state
 from registry.schedules import window_lines
@@ -421,4 +422,49 @@ def _changes(entry: ChangeLog) -> list[str]:
 def history(entries: Sequence[ChangeLog]) -> list[HistoryRow]:
     return [
         HistoryRow(when(e.at), e.actor, e.source, ChangeAction(e.action).label, _changes(e)) for e in entries
+    ]
+
+
+# --- users (admins only) ---------------------------------------------------------------------------
+
+
+def user_scope(u: User) -> Cell:
+    """A facility manager's sites (slugs), else the user's center."""
+    if u.sites:
+        return Cell(", ".join(sorted(s.slug for s in u.sites)))
+    return text(u.center.name if u.center else None)
+
+
+def user_locked(u: User, now: datetime) -> Cell:
+    if u.locked_until is not None and u.locked_until > now:
+        return Cell(f"locked until {when(u.locked_until)}", badge="bad")
+    return Cell()
+
+
+def user_active(u: User) -> Cell:
+    return Cell("active", badge="ok") if u.is_active else Cell("inactive", badge="")
+
+
+def user_columns(now: datetime) -> list[Column]:
+    return [
+        Column("Username", lambda u: Cell(u.username, href=url_for("registry.user_detail", id=u.id))),
+        Column("Role", lambda u: text(u.role)),
+        Column("Sites or center", user_scope),
+        Column("Active", user_active),
+        Column("Locked", lambda u: user_locked(u, now)),
+        Column("Last change", lambda u: text(u.updated_at), minor=True),
+    ]
+
+
+def user_props(u: User, now: datetime) -> list[Prop]:
+    return [
+        Prop("username", "Username", text(u.username)),
+        Prop("role", "Role", text(u.role)),
+        Prop("sites", "Sites", text(sorted(s.slug for s in u.sites))),
+        Prop("center", "Center", text(u.center.name if u.center else None)),
+        Prop("is_active", "Active", user_active(u)),
+        Prop("locked", "Locked", user_locked(u, now)),
+        Prop("failed_logins", "Failed logins in a row", text(u.failed_logins or 0)),
+        Prop("created_at", "Created", text(u.created_at)),
+        Prop("updated_at", "Updated", text(u.updated_at)),
     ]

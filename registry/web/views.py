@@ -177,9 +177,11 @@ class NavLink:
 
 
 def nav_groups() -> list[tuple[str, list[NavLink]]]:
-    """The nav rows, each link marked current on any page of its kind of object."""
+    """The nav rows, each link marked current on any page of its kind of object; admins get a row
+    for the user pages."""
     pages = {p.object_type: p for p in PAGES}
     here = (request.endpoint or "").removeprefix("registry.").rpartition("_")[0]
+    admin = [("Admin", [NavLink(url_for("registry.user_list"), "Users", here == "user")])]
     return [
         (
             group,
@@ -189,7 +191,7 @@ def nav_groups() -> list[tuple[str, list[NavLink]]]:
             ],
         )
         for group, types in NAV
-    ]
+    ] + (admin if current_actor().is_admin else [])
 
 
 @bp.app_context_processor
