@@ -7,6 +7,7 @@ hour; the token is bound to the uploading user through the signed session.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -136,11 +137,9 @@ def _uploads_dir() -> Path:
 def _sweep(folder: Path, now: float) -> None:
     """Remove uploads nobody confirmed within the hour (any user's: the folder is shared)."""
     for path in folder.glob("*.csv"):
-        try:
+        with contextlib.suppress(FileNotFoundError):  # another request swept it first
             if now - path.stat().st_mtime > UPLOAD_TTL_SECONDS:
                 path.unlink()
-        except FileNotFoundError:  # another request swept it first
-            pass
 
 
 def _pending() -> dict[str, list[Any]]:

@@ -36,7 +36,7 @@ class _QuietHandler(WSGIRequestHandler):
     """No access log line per request on stderr: a failing test's output stays readable."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+        return None
 
 
 @pytest.fixture
