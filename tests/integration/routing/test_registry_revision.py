@@ -213,28 +213,29 @@ def test_registry_commits_take_revisions_in_commit_order(services, session, admi
     est = f.estate(session)
     base = registry_revision(session)
     t1_bumped, t1_may_commit = threading.Event(), threading.Event()
-    committed: list[tuple[str, int]] = []
+    #: the revision each transaction wrote, read inside it just after its bump
+    wrote: dict[str, int] = {}
     t2_pid: list[int] = []
 
     def t1() -> None:
         with services.session_factory() as s:
             update_object(s, admin, "site", est["site"].id, {"name": "Tower A (north)"})
 
-            def pause(_: Session) -> None:  # runs after the revision's bump, before the COMMIT
+            def pause(s: Session) -> None:  # runs after the revision's bump, before the COMMIT
+                wrote["t1"] = registry_revision(s)
                 t1_bumped.set()
                 _wait(t1_may_commit, "T2 to wait on the counter")
 
             before_commit(s, "test-pause", pause)
             s.commit()
-            committed.append(("t1", registry_revision(s)))
 
     def t2() -> None:
         _wait(t1_bumped, "T1's bump")
         with services.session_factory() as s:
             t2_pid.append(s.scalar(text("SELECT pg_backend_pid()")) or 0)
             update_object(s, admin, "device", est["device"].id, {"notes": "checked"})
+            before_commit(s, "test-observe", lambda s: wrote.setdefault("t2", registry_revision(s)))
             s.commit()
-            committed.append(("t2", registry_revision(s)))
 
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.submit(t1), pool.submit(t2)
@@ -251,11 +252,13 @@ def test_registry_commits_take_revisions_in_commit_order(services, session, admi
                     session.rollback()  # a fresh statement snapshot of pg_stat_activity each time
                 time.sleep(0.01)
             assert waiting == "Lock", "T2 did not wait for T1's commit"
-            assert registry_revision(session) == base  # neither is visible yet
+            assert not second.done() and "t2" not in wrote
+            assert registry_revision(session) == base  # T1's bump is not visible before its commit
             session.rollback()
         finally:
             t1_may_commit.set()
         first.result(STEP)
         second.result(STEP)
 
-    assert committed == [("t1", base + 1), ("t2", base + 2)]
+    assert wrote == {"t1": base + 1, "t2": base + 2}
+    assert registry_revision(session) == base + 2
