@@ -1,4 +1,5 @@
-"""The change log: one function writes every create/update/delete, whatever the entry point.
+"""The change log and the registry revision: one function writes every create/update/delete,
+whatever the entry point, and moves the revision the SIP snapshot follows.
 
 Single changes and CSV bulk imports both go through :func:`record_changes`, with snapshots made by
 :func:`snapshot_values`, so the log reads the same whether a device came from the API, a CSV or a form.
@@ -13,17 +14,21 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import Table, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from registry.actors import Actor
 from registry.bulk import insert_rows
 from registry.choices import ChangeAction
-from registry.db import Base, utcnow
-from registry.models import ChangeLog
+from registry.db import Base, before_commit, utcnow
+from registry.models import ChangeLog, RegistryRevision
 
 #: columns never copied into the log (secrets, noise)
 _SKIP = {"password_hash", "digest", "created_at", "updated_at"}
+
+#: logged objects the routing snapshot does not read: their changes leave the revision alone
+ACCOUNT_OBJECTS = frozenset({"user", "token", "api_token"})
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -89,4 +94,27 @@ def record_changes(session: Session, actor: Actor, changes: Iterable[Change]) ->
         if c.action != ChangeAction.UPDATE or c.before != c.after
     ]
     insert_rows(session, ChangeLog, rows)
+    if any(row["object_type"] not in ACCOUNT_OBJECTS for row in rows):
+        before_commit(session, "registry_revision", bump_revision)
     return len(rows)
+
+
+def bump_revision(session: Session) -> None:
+    """Move the registry revision by one, in the caller's transaction.
+
+    Called by :func:`record_changes` through :func:`registry.db.before_commit`, i.e. as the last
+    statement before the commit: the counter row's lock, which every registry transaction takes,
+    is then held only for the commit itself. Holding it longer would make registry writers queue
+    behind a long CSV import, and could deadlock against the call recorder (device rows, then the
+    counter) if a writer took the counter first and a device row after. An upsert, so that a
+    database made by ``create_all`` (tests) needs no seed row; the migration seeds it.
+    """
+    table: Table = RegistryRevision.__table__  # type: ignore[assignment]
+    dialect = session.connection().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(id=1, value=1, changed_at=utcnow())
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={"value": table.c.value + 1, "changed_at": stmt.excluded.changed_at},
+    )
+    session.execute(stmt)

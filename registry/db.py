@@ -1,11 +1,12 @@
-"""Database plumbing: declarative ``Base`` with a naming convention, engines, sessions, unit of work.
+"""Database plumbing: declarative ``Base`` with a naming convention, engines, sessions, unit of work,
+and hooks that run as the last statements of a transaction (:func:`before_commit`).
 
 Owns engine creation (SQLite pragmas, PostgreSQL via psycopg 3). Must not import flask.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -100,6 +101,44 @@ def make_engine(url: str, **options: Any) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+#: ``session.info`` key: the hooks to run just before the current transaction commits
+_BEFORE_COMMIT = "anigate.before_commit"
+
+
+def before_commit(session: Session, key: str, hook: Callable[[Session], object]) -> None:
+    """Run ``hook(session)`` once, inside the current transaction, just before it commits.
+
+    For writes whose row locks must be held as briefly as possible (the registry revision): the
+    hook runs after the session's last flush, so nothing else in the transaction waits on a lock
+    after it. Hooks with the same ``key`` run once per transaction; a rollback forgets them; a
+    SAVEPOINT rolled back keeps them (a hook must be harmless when its cause was undone).
+    """
+    session.info.setdefault(_BEFORE_COMMIT, {})[key] = hook
+
+
+def _run_before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT is released: the hooks wait for the outermost commit
+    hooks: dict[str, Callable[[Session], object]] | None = session.info.get(_BEFORE_COMMIT)
+    if not hooks:
+        return
+    session.flush()  # pending ORM writes take their locks before the hooks do, not after
+    for hook in list(hooks.values()):
+        hook(session)
+    session.info.pop(_BEFORE_COMMIT, None)
+
+
+def _forget_before_commit(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: committed or rolled back
+        session.info.pop(_BEFORE_COMMIT, None)
+
+
+# On the Session class rather than one sessionmaker: every session anigate or a test makes runs
+# the hooks, so a registry change can never commit without moving the revision.
+event.listen(Session, "before_commit", _run_before_commit)
+event.listen(Session, "after_transaction_end", _forget_before_commit)
 
 
 @contextmanager

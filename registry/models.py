@@ -10,7 +10,9 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Enum,
     ForeignKey,
@@ -352,3 +354,19 @@ class ChangeLog(Base):
     object_repr: Mapped[str] = mapped_column(String(200))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class RegistryRevision(Base):
+    """The registry's revision: one row whose value moves by one with every committed registry
+    change, in the change's own transaction, just before it commits (``registry.changelog``).
+
+    Its row lock puts registry commits in revision order, so a reader that sees value N sees every
+    change up to N; the SIP snapshot rebuilds when it moves (``routing.snapshot``).
+    """
+
+    __tablename__ = "registry_revision"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime]

@@ -1,9 +1,18 @@
 """Immutable in-memory index of the registry for the call path, swapped atomically when it changes.
 
 The SIP answer never waits on the database: :class:`SnapshotHolder` keeps the current
-:class:`Snapshot`, and a background refresher rebuilds it when the change log has grown (every
-registry change writes a change-log row, so its highest id is the registry's revision).
+:class:`Snapshot`, and a background refresher rebuilds it when the registry revision moved.
 Schedules are compiled once per snapshot (:class:`registry.schedules.WeeklySchedule`), never per call.
+
+The revision is a counter (``registry.models.RegistryRevision``), moved by one in the same
+transaction as every registry change, just before it commits; the counter's row lock orders
+registry commits, so a reader that sees revision N sees every change up to N. It used to be the
+highest change-log id, which skips changes on PostgreSQL: ids are handed out when a row is written,
+not when its transaction commits, so id 101 can commit and be read before id 100 commits, and the
+change of id 100 then waits for some later change. The rule, for this refresher and for any feed
+that follows a table (events, outbox): **an id cursor over rows written by concurrent transactions
+skips late commits on PostgreSQL.** Read the counter first, then the rows: a snapshot may then hold
+part of a later change too, but it carries the older revision, and the next poll rebuilds it.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.choices import (
@@ -31,11 +40,11 @@ from registry.choices import (
     TrunkTrust,
 )
 from registry.models import (
-    ChangeLog,
     Device,
     DnisRule,
     FloodRule,
     NumberListEntry,
+    RegistryRevision,
     Schedule,
     SecurityCenter,
     Site,
@@ -393,7 +402,8 @@ EMPTY = Snapshot.build(0, (), (), (), ())
 
 
 def registry_revision(session: Session) -> int:
-    return session.scalar(select(func.max(ChangeLog.id))) or 0
+    """The registry's committed revision (0 before the first change); read it before the tables."""
+    return session.scalar(select(RegistryRevision.value).where(RegistryRevision.id == 1)) or 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,7 +427,7 @@ class SnapshotOptions:
 
 
 def load_snapshot(session: Session, options: SnapshotOptions = SnapshotOptions()) -> Snapshot:
-    revision = registry_revision(session)
+    revision = registry_revision(session)  # first: the rows read below hold at least revision's changes
     devices = (
         DeviceEntry(
             r.id,
