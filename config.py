@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar
 
+from sip.grammar import redirect_target_error
+
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
 
@@ -85,8 +87,9 @@ class Settings:
             object.__setattr__(self, "journal_dir", Path(self.instance_dir) / "journal")
         if self.sip_unknown_source not in ("reject", "drop"):
             raise ValueError("ANIGATE_SIP_UNKNOWN_SOURCE must be reject or drop")
-        if self.test_receiver and not self.test_receiver.lower().startswith(("sip:", "sips:")):
-            raise ValueError("ANIGATE_TEST_RECEIVER must be a SIP URI (sip:... or sips:...)")
+        problem = redirect_target_error(self.test_receiver) if self.test_receiver else None
+        if problem is not None:
+            raise ValueError(f"ANIGATE_TEST_RECEIVER must be a SIP URI a 302 can carry: {problem}")
         if self.repeat_caller_window < 0:
             raise ValueError("ANIGATE_REPEAT_CALLER_WINDOW must be 0 (off) or more seconds")
 
