@@ -51,3 +51,18 @@ def test_a_test_receiver_a_302_cannot_carry_stops_the_start(value: str, reason: 
     ):
         Settings.from_env({"ANIGATE_TEST_RECEIVER": value})
     assert Settings.from_env({"ANIGATE_TEST_RECEIVER": "sip:rx@127.0.0.1:5090"}).test_receiver
+
+
+def test_tcp_slot_settings() -> None:
+    s = Settings.from_env({})
+    assert (s.sip_tcp_max_per_source, s.sip_tcp_max_per_trusted_source, s.sip_tcp_message_timeout) == (
+        32,
+        128,
+        10.0,
+    )
+    s = Settings.from_env({"ANIGATE_SIP_TCP_MAX_PER_SOURCE": "4", "ANIGATE_SIP_TCP_MESSAGE_TIMEOUT": "2.5"})
+    assert (s.sip_tcp_max_per_source, s.sip_tcp_message_timeout) == (4, 2.5)
+    with pytest.raises(ValueError, match="ANIGATE_SIP_TCP_MAX_PER_SOURCE must be at least 1"):
+        Settings.from_env({"ANIGATE_SIP_TCP_MAX_PER_SOURCE": "0"})
+    with pytest.raises(ValueError, match="ANIGATE_SIP_TCP_MESSAGE_TIMEOUT must be more than 0"):
+        Settings.from_env({"ANIGATE_SIP_TCP_MESSAGE_TIMEOUT": "0"})
