@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar
 
+from sip.grammar import redirect_target_error
+
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
 
@@ -52,8 +54,14 @@ class Settings:
     sip_pike_requests: int = 30
     sip_pike_window: float = 2.0
     sip_pike_block: float = 120.0
+    #: SIP over TCP: a connection completing no message for this long is closed (bytes don't count);
+    #: a message begun must be complete within the message timeout
     sip_tcp_idle_timeout: float = 60.0
+    sip_tcp_message_timeout: float = 10.0
     sip_tcp_max_connections: int = 512
+    #: open TCP connections per source address (untrusted trunk / trusted trunk); others: none
+    sip_tcp_max_per_source: int = 32
+    sip_tcp_max_per_trusted_source: int = 128
     #: name of the security center that takes calls nobody else takes (default: the first center)
     default_center: str = ""
     #: SIP URI of the EN 81-28 test receiver for test calls recognised by calling number or header
@@ -85,8 +93,15 @@ class Settings:
             object.__setattr__(self, "journal_dir", Path(self.instance_dir) / "journal")
         if self.sip_unknown_source not in ("reject", "drop"):
             raise ValueError("ANIGATE_SIP_UNKNOWN_SOURCE must be reject or drop")
-        if self.test_receiver and not self.test_receiver.lower().startswith(("sip:", "sips:")):
-            raise ValueError("ANIGATE_TEST_RECEIVER must be a SIP URI (sip:... or sips:...)")
+        problem = redirect_target_error(self.test_receiver) if self.test_receiver else None
+        if problem is not None:
+            raise ValueError(f"ANIGATE_TEST_RECEIVER must be a SIP URI a 302 can carry: {problem}")
+        for name in ("sip_tcp_idle_timeout", "sip_tcp_message_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ANIGATE_{name.upper()} must be more than 0 seconds")
+        for name in ("sip_tcp_max_connections", "sip_tcp_max_per_source", "sip_tcp_max_per_trusted_source"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ANIGATE_{name.upper()} must be at least 1")
         if self.repeat_caller_window < 0:
             raise ValueError("ANIGATE_REPEAT_CALLER_WINDOW must be 0 (off) or more seconds")
 
@@ -110,6 +125,9 @@ class Settings:
         "ANIGATE_SIP_PIKE_BLOCK": ("sip_pike_block", float),
         "ANIGATE_SIP_TCP_IDLE_TIMEOUT": ("sip_tcp_idle_timeout", float),
         "ANIGATE_SIP_TCP_MAX_CONNECTIONS": ("sip_tcp_max_connections", int),
+        "ANIGATE_SIP_TCP_MESSAGE_TIMEOUT": ("sip_tcp_message_timeout", float),
+        "ANIGATE_SIP_TCP_MAX_PER_SOURCE": ("sip_tcp_max_per_source", int),
+        "ANIGATE_SIP_TCP_MAX_PER_TRUSTED_SOURCE": ("sip_tcp_max_per_trusted_source", int),
         "ANIGATE_DEFAULT_CENTER": ("default_center", str),
         "ANIGATE_JOURNAL_DIR": ("journal_dir", Path),
         "ANIGATE_TEST_RECEIVER": ("test_receiver", str),

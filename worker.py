@@ -49,7 +49,10 @@ def listener_config(settings: Settings) -> ListenerConfig:
         pike_window=settings.sip_pike_window,
         pike_block=settings.sip_pike_block,
         tcp_idle_timeout=settings.sip_tcp_idle_timeout,
+        tcp_message_timeout=settings.sip_tcp_message_timeout,
         tcp_max_connections=settings.sip_tcp_max_connections,
+        tcp_max_per_source=settings.sip_tcp_max_per_source,
+        tcp_max_per_trusted_source=settings.sip_tcp_max_per_trusted_source,
     )
 
 

@@ -58,6 +58,7 @@ from registry.schedules import (
     parse_windows,
     windows_from_lines,
 )
+from sip.grammar import redirect_target_error
 
 Ref = int | str
 
@@ -65,7 +66,6 @@ Ref = int | str
 REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
-_SIP_URI = re.compile(r"^sips?:[^\s<>\"]+$", re.IGNORECASE)
 #: RFC 3261 §25.1: a header name is a ``token``
 _SIP_TOKEN = r"[A-Za-z0-9!%*_+`'~.-]+"
 #: a test-call marker: ``Header-Name`` (present) or ``Header-Name: value`` (value contained)
@@ -402,11 +402,20 @@ def _ref(
     return obj
 
 
+def contact_uri_error(value: str) -> str | None:
+    """Why ``value`` cannot be where calls are redirected to (a 302 Contact), or None: the one
+    check of every URI field that can reach a Contact (RFC 3261 §25.1, no URI headers), used by
+    the cleaners and by the routing snapshot for rows written before the check existed."""
+    problem = redirect_target_error(value)
+    return None if problem is None else f"{problem}: {value!r}"
+
+
 def _sip_uri(data: Mapping[str, Any], key: str, errors: _Errors, *, max_len: int = 255) -> str:
-    """An optional sip: or sips: URI ('' when not given)."""
+    """An optional sip: or sips: URI that a 302 can carry ('' when not given)."""
     value = _text(data, key, errors, max_len=max_len)
-    if value and key not in errors and not _SIP_URI.match(value):
-        errors[key] = f"not a sip: or sips: URI: {value!r}"
+    problem = contact_uri_error(value) if value and key not in errors else None
+    if problem is not None:
+        errors[key] = problem
     return value
 
 
@@ -418,9 +427,9 @@ def clean_center(lk: Lookups, data: Mapping[str, Any], own: SecurityCenter | Non
     v: dict[str, Any] = {"name": _text(data, "name", e, max_len=120, required=True)}
     uris = _str_list(data, "sip_uris", e)
     if "sip_uris" not in e:
-        bad = [u for u in uris if not _SIP_URI.match(u)]
+        bad = [p for p in map(contact_uri_error, uris) if p is not None]
         if bad:
-            e["sip_uris"] = f"not a sip: or sips: URI: {bad[0]!r}"
+            e["sip_uris"] = bad[0]
         elif not uris:
             e["sip_uris"] = "at least one SIP URI is needed to send calls to"
     v["sip_uris"] = uris

@@ -51,6 +51,7 @@ from registry.models import (
     Trunk,
 )
 from registry.schedules import ScheduleError, WeeklySchedule
+from registry.services import contact_uri_error
 
 log = logging.getLogger(__name__)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -438,7 +439,7 @@ def load_snapshot(session: Session, options: SnapshotOptions = SnapshotOptions()
             r.location_id,
             r.trunk_id,
             r.active_schedule_id,
-            r.maintenance_contact or "",
+            _target(r.maintenance_contact, "device", r.id, "maintenance_contact"),
             r.maintenance_until,
             r.test_ani,
         )
@@ -469,7 +470,7 @@ def load_snapshot(session: Session, options: SnapshotOptions = SnapshotOptions()
             s.out_of_hours_center_id,
             s.business_hours_id,
             tuple(s.holidays or ()),
-            s.maintenance_contact or "",
+            _target(s.maintenance_contact, "site", s.id, "maintenance_contact"),
         )
         for s in session.scalars(select(Site))
     ]
@@ -478,7 +479,12 @@ def load_snapshot(session: Session, options: SnapshotOptions = SnapshotOptions()
         for s in session.scalars(select(Schedule))
     ]
     centers = [
-        CenterEntry(c.id, c.name, tuple(c.sip_uris), tuple(c.languages))
+        CenterEntry(
+            c.id,
+            c.name,
+            tuple(u for u in c.sip_uris if _target(u, "center", c.id, "sip_uris")),
+            tuple(c.languages),
+        )
         for c in session.scalars(select(SecurityCenter))
     ]
     trunks = [
@@ -496,7 +502,7 @@ def load_snapshot(session: Session, options: SnapshotOptions = SnapshotOptions()
         for t in session.scalars(select(Trunk))
     ]
     dnis = [
-        DnisEntry(r.id, r.number, r.line, r.priority, r.target_uri or "")
+        DnisEntry(r.id, r.number, r.line, r.priority, _target(r.target_uri, "DNIS rule", r.id, "target_uri"))
         for r in session.scalars(select(DnisRule))
     ]
     lists = [
@@ -518,9 +524,22 @@ def load_snapshot(session: Session, options: SnapshotOptions = SnapshotOptions()
         dnis_rules=dnis,
         number_lists=lists,
         flood_limits=floods,
-        test_receiver=options.test_receiver,
+        test_receiver=_target(options.test_receiver, "test receiver") or None,
         repeat_window=options.repeat_window,
     )
+
+
+def _target(uri: str | None, *where: object) -> str:
+    """``uri`` if a 302 can carry it, else "" (logged with ``where``): a row written before the
+    registry checked redirect targets, or behind its back, must never reach the wire; the call
+    goes to the next target instead (or gets 480). Runs once per snapshot, not per call."""
+    if not uri:
+        return ""
+    problem = contact_uri_error(uri)
+    if problem is None:
+        return uri
+    log.warning("%s left out of redirects: %s", " ".join(map(str, where)), problem)
+    return ""
 
 
 class SnapshotHolder:

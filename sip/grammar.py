@@ -5,6 +5,7 @@ stdlib only, no project imports; every parser raises SipError(400) and nothing e
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,6 +28,7 @@ __all__ = [
     "parse_params",
     "parse_uri",
     "parse_via",
+    "redirect_target_error",
     "salvage_via",
     "split_list",
     "unquote_string",
@@ -342,6 +344,108 @@ def _parse_tel_uri(rest: str, raw: str) -> Uri:
                 raise bad_request("empty tel: URI parameter")
             params[_decode(name).lower()] = _decode(value) if eq else None
     return Uri("tel", number, None, "", None, params, {}, raw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Redirect targets: the URIs this server writes into the Contact of a 3xx (RFC 3261 §8.3, §20.10)
+#
+# Read strictly, as a strict peer reads them, because they come from registry rows typed by people
+# and a peer that drops the 302 drops the emergency call:
+#   SIP-URI  = "sip:" [ userinfo ] hostport uri-parameters          ("headers" left out: see below)
+#   SIPS-URI = "sips:" [ userinfo ] hostport uri-parameters
+#   userinfo = user [ ":" password ] "@"
+#   user     = 1*( unreserved / escaped / user-unreserved )
+#   user-unreserved = "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"
+#   password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
+#   unreserved = alphanum / mark ;  mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"
+#   escaped  = "%" HEXDIG HEXDIG
+#   host     = hostname / IPv4address / IPv6reference
+#   hostname = *( domainlabel "." ) toplabel [ "." ]
+#   domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum
+#   toplabel    = ALPHA / ALPHA *( alphanum / "-" ) alphanum
+#   port     = 1*DIGIT
+#   uri-parameters = *( ";" uri-parameter) ; uri-parameter = ... / other-param
+#   other-param = pname [ "=" pvalue ] ;  pname = 1*paramchar ;  pvalue = 1*paramchar
+#   paramchar = param-unreserved / unreserved / escaped
+#   param-unreserved = "[" / "]" / "/" / ":" / "&" / "+" / "$"
+# A redirect target never carries URI headers ("?Route=...&X-Any=..."): the caller would copy them
+# into the redirected INVITE (§19.1.5), so a registry row could add any header to emergency calls.
+# tel: URIs are not targets (a center is reached over SIP), nor is the telephone-subscriber form
+# of userinfo (RFC 2806's quoted-string extensions). Percent-escaped controls (%00-%1F, %7F) are
+# refused too: valid grammar, but a peer that unescapes the user part gets the control back.
+_UNRESERVED = r"A-Za-z0-9\-_.!~*'()"
+_ESCAPED = "%[0-9A-Fa-f]{2}"
+_PARAMCHAR = rf"(?:[{_UNRESERVED}\[\]/:&+$]|{_ESCAPED})"
+_TARGET_RE = re.compile(
+    rf"(?:(?:[{_UNRESERVED}&=+$,;?/]|{_ESCAPED})++(?::(?:[{_UNRESERVED}&=+$,]|{_ESCAPED})*+)?@)?"
+    r"(\[[0-9A-Fa-f:.]*+\]|[A-Za-z0-9\-._]++)(?::([0-9]++))?"
+    rf"(?:;{_PARAMCHAR}++(?:={_PARAMCHAR}++)?)*+"
+    r"(\?.*)?",
+    re.S,
+)
+_DOMAINLABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?")
+_TOPLABEL_RE = re.compile(r"[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?")
+# anything but printable US-ASCII (%x21-7E): white space, C0 controls, DEL, non-ASCII
+_NOT_PRINTABLE_RE = re.compile(r"[^\x21-\x7e]")
+_ESCAPED_CONTROL_RE = re.compile(r"%(?:[01][0-9A-Fa-f]|7[Ff])")
+
+
+def _host_error(host: str) -> str | None:
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return f"{host} is not an IPv6 address"
+        return None
+    if all(c.isdigit() or c == "." for c in host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f"{host} is not an IPv4 address"
+        return None
+    labels = host.removesuffix(".").split(".")
+    ok = all(len(label) <= 63 and _DOMAINLABEL_RE.fullmatch(label) for label in labels[:-1])
+    if not ok or len(labels[-1]) > 63 or not _TOPLABEL_RE.fullmatch(labels[-1]):
+        return f"{host!r} is not a host name"
+    return None
+
+
+@lru_cache(maxsize=4096)
+def redirect_target_error(uri: str) -> str | None:
+    """Why ``uri`` cannot be a Contact of our 3xx (a sentence for a form field), or None if it can.
+
+    Accepts exactly the SIP-URI / SIPS-URI of RFC 3261 §25.1 without URI headers (see the ABNF
+    above), so that every peer that follows the redirect can read the Contact.
+    """
+    bad = _NOT_PRINTABLE_RE.search(uri)
+    if bad is not None:
+        ch = bad.group()
+        if ch in " \t\r\n":
+            return "white space in a SIP URI"
+        code = f"U+{ord(ch):04X}"
+        if ord(ch) < 0x20 or ch == "\x7f":
+            return f"control character {code} in a SIP URI"
+        return f"non-ASCII character {code} in a SIP URI (percent-encode it)"
+    m = _SCHEME_RE.match(uri)
+    if m is None or m.group(1).lower() not in ("sip", "sips"):
+        return "not a sip: or sips: URI"
+    if any(c in uri for c in '<>"'):
+        return 'a SIP URI here is written without <, > or "'
+    target = _TARGET_RE.fullmatch(uri, m.end())
+    if target is None:
+        return "not a SIP URI as RFC 3261 §25.1 writes it"
+    host, port, headers = target.groups()
+    if headers is not None:
+        return "URI headers (?...) are not allowed in a redirect target"
+    problem = _host_error(host)
+    if problem is not None:
+        return problem
+    if port is not None and not 0 < int(port) <= 65535:
+        return f"port {port} is out of range"
+    escaped = _ESCAPED_CONTROL_RE.search(uri)
+    if escaped is not None:
+        return f"escaped control character {escaped.group()} in a SIP URI"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Owns what every SIP server does before any routing: flood limit per source (in the spirit of
 Kamailio's pike), parsing, dropping stray responses and scanners, the source-address policy,
 405/501/420/416 answers, OPTIONS, ACK absorption, CANCEL (§9.2), INVITE retransmissions (same
-answer, counted once) and symmetric response routing (RFC 3581, Kamailio's ``force_rport``).
+answer, counted once) and symmetric response routing (RFC 3581, Kamailio's ``force_rport``); over
+TCP, slots checked at accept (source known, per-address caps) and an idle timer of whole messages.
 What an INVITE means is asked of a :class:`CallHandler`; this module has no routing knowledge and
 imports nothing from the project outside ``sip/``.
 """
@@ -104,8 +105,14 @@ class ListenerConfig:
     pike_window: float = 2.0
     pike_block: float = 120.0
     pike_exempt_trusted: bool = True
+    #: a TCP connection that completes no SIP message for this long is closed (bytes don't count)
     tcp_idle_timeout: float = 60.0
+    #: a message begun on a TCP connection must be complete within this (slow senders are closed)
+    tcp_message_timeout: float = 10.0
     tcp_max_connections: int = 512
+    #: open TCP connections per source address: an untrusted trunk's, and a trusted trunk's
+    tcp_max_per_source: int = 32
+    tcp_max_per_trusted_source: int = 128
     max_message_bytes: int = 65535
     #: how long an INVITE's answer is kept for retransmissions (Timer B / H: 64*T1 = 32 s)
     retransmission_ttl: float = 32.0
@@ -398,38 +405,88 @@ class _UdpEndpoint:
 
 
 class _TcpProtocol(asyncio.Protocol):
+    """One TCP connection. Its slot is checked at accept: a source outside every trunk never gets
+    one (Kamailio's ``permissions`` check, whatever ``unknown_source`` says: closed at once), and
+    each source address holds at most ``tcp_max_per_source`` (trusted trunks: their own cap), so
+    no single address can take every slot. Only whole SIP messages keep a connection alive: it is
+    closed ``tcp_idle_timeout`` after its last complete message however many bytes trickle in
+    (CRLF keep-alives included), and a message begun must be complete within
+    ``tcp_message_timeout``. One timer per connection, rescheduled lazily when it fires.
+    """
+
     def __init__(self, server: SipServer):
         self.server = server
         self.core = server.core
         self.framer = StreamFramer(max_message=server.config.max_message_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
-        self._idle: asyncio.TimerHandle | None = None
+        self._counted = False
+        self._loop = asyncio.get_running_loop()
+        self._last_message = 0.0
+        #: when the message now in the framer's buffer began (None: nothing buffered)
+        self._partial_since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if peer else ("", 0)
-        if len(self.server.connections) >= self.server.config.tcp_max_connections:
-            self.core.stats.counts["tcp_refused"] += 1
+        refused = self._refusal()
+        if refused is not None:
+            self.core.stats.counts[refused] += 1
             transport.close()
             return
         self.server.connections.add(self)
-        self._arm()
+        self.server.per_source[self.peer[0]] += 1
+        self._counted = True
+        self._last_message = self._loop.time()
+        self._watch(self._last_message + self.server.config.tcp_idle_timeout)
 
-    def _arm(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        loop = asyncio.get_running_loop()
-        self._idle = loop.call_later(self.server.config.tcp_idle_timeout, self._timeout)
+    def _refusal(self) -> str | None:
+        """The stats key of why this connection gets no slot, or None when it gets one."""
+        server, config, ip = self.server, self.server.config, self.peer[0]
+        try:
+            source = self.core.handler.classify_source(ip)
+        except Exception:  # a bug must cost one connection, never the listener
+            log.exception("error classifying the TCP source %s", ip)
+            return "internal_error"
+        if source is SourceClass.UNKNOWN:
+            return "tcp_unknown_source"
+        cap = (
+            config.tcp_max_per_trusted_source if source is SourceClass.TRUSTED else config.tcp_max_per_source
+        )
+        if server.per_source[ip] >= cap:
+            return "tcp_refused_per_source"
+        if len(server.connections) >= config.tcp_max_connections:
+            return "tcp_refused"
+        return None
 
-    def _timeout(self) -> None:
-        self.core.stats.counts["tcp_idle_closed"] += 1
+    def _watch(self, deadline: float) -> None:
+        """Have ``_check`` run by ``deadline`` (a timer already due earlier is kept)."""
+        if self._timer is not None:
+            if self._timer_at <= deadline:
+                return
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        config = self.server.config
+        now = self._loop.time()
+        idle_at = self._last_message + config.tcp_idle_timeout
+        deadline = idle_at
+        if self._partial_since is not None:
+            deadline = min(deadline, self._partial_since + config.tcp_message_timeout)
+        if now < deadline:
+            self._watch(deadline)
+            return
+        self.core.stats.counts["tcp_idle_closed" if now >= idle_at else "tcp_message_timeout"] += 1
         if self.transport is not None:
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        self._arm()
         try:
             messages = self.framer.feed(data)
         except SipError as exc:
@@ -440,6 +497,14 @@ class _TcpProtocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return
+        if messages:
+            self._last_message = self._loop.time()
+            self._partial_since = None
+        if not self.framer.buffered:
+            self._partial_since = None
+        elif self._partial_since is None:
+            self._partial_since = self._loop.time()
+            self._watch(self._partial_since + self.server.config.tcp_message_timeout)
         for msg in messages:
             t0 = time.perf_counter_ns()
             try:
@@ -452,9 +517,16 @@ class _TcpProtocol(asyncio.Protocol):
                 self.transport.write(out)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        self.server.connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._counted:
+            self._counted = False
+            self.server.connections.discard(self)
+            per_source = self.server.per_source
+            per_source[self.peer[0]] -= 1
+            if per_source[self.peer[0]] <= 0:
+                del per_source[self.peer[0]]
 
 
 class SipServer:
@@ -464,6 +536,8 @@ class SipServer:
         self.config = config or ListenerConfig()
         self.core = UasCore(handler, self.config)
         self.connections: set[_TcpProtocol] = set()
+        #: open TCP connections per source address (addresses with none are left out)
+        self.per_source: Counter[str] = Counter()
         self._udp: _UdpEndpoint | None = None
         self._tcp: asyncio.base_events.Server | None = None
         self.port = self.config.port

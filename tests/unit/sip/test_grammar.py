@@ -12,6 +12,7 @@ from sip.grammar import (
     parse_params,
     parse_uri,
     parse_via,
+    redirect_target_error,
     salvage_via,
     split_list,
 )
@@ -260,3 +261,84 @@ def test_sip_error_reason_never_holds_line_breaks() -> None:
     assert "\r" not in err.reason and "\n" not in err.reason
     assert SipError(505, "").reason == "Version Not Supported"
     assert err.respond is True and err.partial is None
+
+
+# -- redirect targets (what a 3xx Contact may carry) ---------------------------------------------
+
+#: seen in a registry row: controls, DEL, ESC, a zero-width space and URI headers adding a Route
+SEEN = "sip:a@127.0.0.1\x01\x7f\x1bX\u200b?X-Evil=1&Route=%3Csip:evil@198.51.100.66%3E"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "sip:berlin@127.0.0.1:5070",
+        "sips:leitstelle@control.example.com:5061;transport=tls",
+        "SIP:center@[2001:db8::1]:5060;lr",
+        "sip:192.0.2.10",
+        "sip:+493012345678@gw.example.;user=phone",
+        "sip:user;par=u%40example.net@example.com",  # ; and escaped @ in the user part (§19.1.1)
+        "sip:a?b@example.com",  # "?" is a user-unreserved character: no headers here
+        "sip:%E2%82%AC@example.com",  # non-ASCII, percent-encoded
+        "sip:alice:secret@example.com;maddr=[2001:db8::9];x=a/b:c",
+    ],
+)
+def test_redirect_target_accepts_rfc3261_sip_uris(uri: str) -> None:
+    assert redirect_target_error(uri) is None
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        (SEEN, "control character U+0001 in a SIP URI"),
+        ("sip:a@127.0.0.1\x7f", "control character U+007F in a SIP URI"),
+        ("sip:a@127.0.0.1\x1b[2J", "control character U+001B in a SIP URI"),
+        ("sip:a\x00@127.0.0.1", "control character U+0000 in a SIP URI"),
+        ("sip:a@127.0.0.1\u200b", "non-ASCII character U+200B in a SIP URI (percent-encode it)"),
+        ("sip:zentrale@m\u00fcnchen.example", "non-ASCII character U+00FC in a SIP URI (percent-encode it)"),
+        (
+            "sip:a@127.0.0.1?X-Evil=1&Route=%3Csip:evil@198.51.100.66%3E",
+            "URI headers (?...) are not allowed in a redirect target",
+        ),
+        ("sip:a@127.0.0.1;lr?Subject=hi", "URI headers (?...) are not allowed in a redirect target"),
+        ("sip:a@127.0.0.1 ;lr", "white space in a SIP URI"),
+        ("sip:a@127.0.0.1\t", "white space in a SIP URI"),
+        ("sip:a@127.0.0.1\r\nRoute: <sip:evil@x>", "white space in a SIP URI"),
+        ("<sip:a@127.0.0.1>", "not a sip: or sips: URI"),
+        ("sip:a@127.0.0.1>, <sip:evil@x", "white space in a SIP URI"),
+        ("sip:a@127.0.0.1>;q=1", 'a SIP URI here is written without <, > or "'),
+        ('sip:"a"@127.0.0.1', 'a SIP URI here is written without <, > or "'),
+        ("tel:+493012345678", "not a sip: or sips: URI"),
+        ("http://lifts.example", "not a sip: or sips: URI"),
+        ("127.0.0.1:5070", "not a sip: or sips: URI"),
+        ("sip:", "not a SIP URI as RFC 3261 §25.1 writes it"),
+        ("sip:a@", "not a SIP URI as RFC 3261 §25.1 writes it"),
+        ("sip:a@b@c", "not a SIP URI as RFC 3261 §25.1 writes it"),
+        ("sip:a@127.0.0.1;;lr", "not a SIP URI as RFC 3261 §25.1 writes it"),
+        ("sip:a@127.0.0.1;lr=", "not a SIP URI as RFC 3261 §25.1 writes it"),
+        ("sip:a@127.0.0.1:", "not a SIP URI as RFC 3261 §25.1 writes it"),
+        ("sip:a@lab_host", "'lab_host' is not a host name"),
+        ("sip:a@-bad.example", "'-bad.example' is not a host name"),
+        ("sip:a@host.4example", "'host.4example' is not a host name"),
+        ("sip:a@999.0.0.1", "999.0.0.1 is not an IPv4 address"),
+        ("sip:a@[2001:db8::zz]", "not a SIP URI as RFC 3261 §25.1 writes it"),
+        ("sip:a@[2001:db8:::1]", "[2001:db8:::1] is not an IPv6 address"),
+        ("sip:a@127.0.0.1:0", "port 0 is out of range"),
+        ("sip:a@127.0.0.1:65536", "port 65536 is out of range"),
+        ("sip:a%0d%0a@127.0.0.1", "escaped control character %0d in a SIP URI"),
+        ("sip:a@127.0.0.1;x=%7F", "escaped control character %7F in a SIP URI"),
+    ],
+)
+def test_redirect_target_refuses_what_a_strict_peer_drops(uri: str, reason: str) -> None:
+    assert redirect_target_error(uri) == reason
+
+
+def test_every_redirect_target_the_grammar_accepts_also_parses() -> None:
+    for uri in (
+        "sip:berlin@127.0.0.1:5070",
+        "sips:x@[2001:db8::1]:5061;transport=tls",
+        "sip:a?b@example.com",
+    ):
+        assert redirect_target_error(uri) is None
+        parsed = parse_uri(uri)
+        assert parsed.scheme in ("sip", "sips") and parsed.headers == {}
