@@ -251,7 +251,10 @@ def test_one_signal_to_the_process_group_stops_every_process_of_make_run(
     assert session_processes(make_run.sid) == {}  # nothing escaped into a group of its own
     log = make_run.log()
     assert "anigate.worker: stopped in" in log  # a clean stop, not the deadline's forced exit
-    assert f"recorder: stopping ({sig.name})" in log
+    # the recorder got the signal too: it handled it (drained, exit code 0), not died of it; whether
+    # it saw the signal or its worker's request first is a matter of scheduling
+    assert "(recorder exit code 0)" in log
+    assert "recorder: stopped: " in log
     assert "Traceback" not in log
     assert set(calls) <= stored_calls(make_run.factory)
     assert not (make_run.home / ".gunicorn").exists()
