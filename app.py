@@ -11,6 +11,7 @@ import logging
 from flask_openapi3 import Info, OpenAPI
 
 import webcore.context
+import webcore.health
 from bootstrap import Services, build_services, secret_key
 from config import Settings
 from registry import api as registry_api
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     webcore.context.init_app(app)
     registry_api.init_app(app)
     app.register_api(routing_api.build_blueprint(settings.api_page_size, settings.api_max_page_size))
+    app.register_blueprint(webcore.health.bp)
     registry_web.init_app(app)  # after the API blueprints: their token routes are exempt from CSRF
     for group in registry_cli.COMMANDS:
         app.cli.add_command(group)

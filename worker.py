@@ -1,35 +1,65 @@
-"""The background process: SIP listener, registry snapshot refresher and call recorder.
+"""The background process: SIP listener, registry snapshot refresher, the supervised call recorder
+process (``python worker.py --recorder FD`` is its entry point) and the worker's health row.
 
-``python worker.py`` runs until SIGTERM or SIGINT, then stops listening, drains the call journal into
-the database and exits. Scheduled jobs (APScheduler) and the outbox relay join it in later issues.
-It prints ``READY <host> <port>`` once the listener is bound (tests start it with port 0).
+``python worker.py`` runs until SIGTERM or SIGINT, then stops listening, has the recorder drain the
+call journal (what a deadline or an absent database leaves stays in the journal for the next start)
+and exits; a repeated signal or a stop that overruns its deadline ends it at once. It prints
+``READY <host> <port>`` once the listener is bound (tests start it with port 0).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import faulthandler
 import gc
 import json
 import logging
-import multiprocessing
 import os
+import select
 import signal
+import socket
+import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from bootstrap import build_services
 from config import Settings
+from registry.db import utcnow
+from routing.health import RecorderState, WorkerReport, record_worker_status
 from routing.history import CallMemory
 from routing.journal import JournalWriter
 from routing.queries import recent_calls
-from routing.recorder import run_in_child
+from routing.recorder import CallRecorder
 from routing.redirect import RedirectService
 from routing.snapshot import SnapshotHolder, SnapshotOptions, SnapshotRefresher
 from sip.listener import ListenerConfig, SipServer
 
 log = logging.getLogger("anigate.worker")
+
+#: the whole stop of the worker; past it, every thread's stack is printed, the recorder killed and the
+#: worker ends (faulthandler ends it a second later even if no Python code can run any more)
+STOP_DEADLINE = 8.5
+#: how long the worker waits for the recorder's last drain before it kills it
+RECORDER_STOP_TIMEOUT = 6.0
+#: the recorder drains for at most this long once told to stop (checked between batches); SIGALRM
+#: ends it after the hard deadline whatever it is doing
+RECORDER_DRAIN_SECONDS = 5.0
+RECORDER_HARD_DEADLINE = 7
+#: a signal this soon after the first is the same stop request: a signal to the process group reaches
+#: the worker directly and again through scripts/run.sh
+REPEAT_GRACE = 1.0
+#: how often the supervisor looks at the recorder, and the worker writes its health row
+WATCH_INTERVAL = 0.25
+STATUS_INTERVAL = 2.0
 
 
 def load_trust_store(folder: Path | None) -> dict[str, bytes] | None:
@@ -56,12 +86,361 @@ def listener_config(settings: Settings) -> ListenerConfig:
     )
 
 
+# --- the recorder process ------------------------------------------------------------------------
+
+
+class RecorderStop:
+    """What ends the recorder process: SIGTERM or SIGINT (a signal to the process group reaches it
+    directly), a byte on the control pipe (the worker asks), EOF on it (the worker died, even by
+    SIGKILL), or a new parent. A watcher thread sees each of them at once, even while the main thread
+    is stuck inside the database driver, and arms SIGALRM: whatever the drain is doing, the process
+    ends ``RECORDER_HARD_DEADLINE`` seconds later. A second signal ends it at once (the default
+    action). Either is safe: the checkpoint commits with the rows, so an interrupted batch is stored
+    again on the next start."""
+
+    def __init__(self, control_fd: int):
+        self.control_fd = control_fd
+        self.parent_pid = os.getppid()
+        self.reason = ""
+        self._requested = threading.Event()
+        self._wake, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)  # the C handler writes the signal's number there at once
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        threading.Thread(target=self._watch, name="recorder-stop", daemon=True).start()
+
+    @staticmethod
+    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+
+    def _watch(self) -> None:
+        while not self.reason:
+            readable, _, _ = select.select([self.control_fd, self._wake], [], [], 1.0)
+            if self._wake in readable:
+                signum = os.read(self._wake, 1)[0]
+                self.reason = signal.Signals(signum).name
+            elif self.control_fd in readable:
+                self.reason = "the worker asked" if os.read(self.control_fd, 1) else "the worker is gone"
+            elif os.getppid() != self.parent_pid:
+                self.reason = "the worker is gone"
+        signal.alarm(RECORDER_HARD_DEADLINE)
+        self._requested.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for a stop request; True once there is one."""
+        return self._requested.wait(timeout)
+
+
+def run_recorder(settings: Settings, control_fd: int) -> int:
+    """Entry point of the recorder process: drains the call journal into the database, so that the
+    worker's event loop never waits on the database (nor on a GIL held by database work)."""
+    # Below the SIP loop in the scheduler's eyes: under a burst the journal absorbs the backlog and
+    # the recorder catches up afterwards, instead of taking CPU from calls waiting for their 302.
+    os.nice(10)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s recorder: %(message)s")
+    stop = RecorderStop(control_fd)
+    services = build_services(settings)
+    assert settings.journal_dir is not None
+    log.info("recording the calls of %s", settings.journal_dir)
+    recorder = CallRecorder(
+        services.session_factory, settings.journal_dir, max_pending=settings.max_pending_devices
+    )
+    try:
+        recorder.run(stop.wait)
+        log.info("stopping (%s): draining the journal", stop.reason)
+        drained = recorder.drain_for(RECORDER_DRAIN_SECONDS)
+        log.info("stopped: %d calls recorded%s", recorder.recorded, "" if drained else ", the rest journaled")
+    finally:
+        services.close()
+    return 0
+
+
+# --- supervision of the recorder, from the worker's event loop -------------------------------------
+
+
+class RestartPolicy:
+    """Exponential backoff between restarts of a child that died: ``initial``, doubled each time up
+    to ``cap``; a child that ran ``healthy_after`` seconds or more before dying starts it over."""
+
+    def __init__(self, initial: float = 0.5, cap: float = 30.0, healthy_after: float = 60.0):
+        self.initial = initial
+        self.cap = cap
+        self.healthy_after = healthy_after
+        self._next = initial
+
+    def delay(self, ran_for: float) -> float:
+        """The wait before the next start of a child that ran ``ran_for`` seconds."""
+        if ran_for >= self.healthy_after:
+            self._next = self.initial
+        delay = self._next
+        self._next = min(self.cap, delay * 2)
+        return delay
+
+
+def describe_exit(code: int) -> str:
+    """A ``Popen.returncode`` in words: ``exit code 1`` or ``killed by SIGKILL``."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
+class RecorderSupervisor:
+    """Runs the recorder process and starts it again when it dies (at ERROR in the log, with backoff),
+    and reports its state for the health row. Never blocks the event loop: spawns run in a thread, a
+    death is noticed by a non-blocking ``waitpid`` every ``WATCH_INTERVAL``, and the stop request is a
+    byte on a pipe (no lock shared with the child, which a killed child could leave held)."""
+
+    def __init__(
+        self,
+        command: list[str],
+        policy: RestartPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.command = command
+        self.policy = policy or RestartPolicy()
+        self.clock = clock
+        self.state = RecorderState.DOWN
+        self.restarts = 0
+        self.last_error = ""
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._control = -1
+        self._started = 0.0
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._spawning: asyncio.Future[None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def _spawn(self) -> None:
+        """Start the child with the read end of a fresh control pipe (runs in a thread)."""
+        if self._stopping:
+            return
+        read_end, write_end = os.pipe()  # both non-inheritable: only the child gets the read end
+        try:
+            # stdout to the worker's stderr: the worker's stdout carries its READY line alone
+            self.proc = subprocess.Popen(
+                [*self.command, str(read_end)], pass_fds=(read_end,), stdin=subprocess.DEVNULL, stdout=2
+            )
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        self._control = write_end
+        self._started = self.clock()
+
+    async def _start_child(self) -> None:
+        self._spawning = asyncio.ensure_future(asyncio.to_thread(self._spawn))
+        await asyncio.shield(self._spawning)
+
+    async def start(self) -> None:
+        await self._start_child()
+        if self.proc is None:  # the worker is stopping already
+            return
+        self.state = RecorderState.RUNNING
+        log.info("call recorder started (pid %s)", self.pid)
+        self._task = asyncio.create_task(self._supervise(), name="recorder-supervisor")
+        self._task.add_done_callback(self._supervision_ended)
+
+    @staticmethod
+    def _supervision_ended(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("recorder supervision failed: the recorder is unwatched", exc_info=task.exception())
+
+    def _close_control(self) -> None:
+        if self._control >= 0:
+            os.close(self._control)
+            self._control = -1
+
+    async def _supervise(self) -> None:
+        while True:
+            assert self.proc is not None
+            while (code := self.proc.poll()) is None:
+                await asyncio.sleep(WATCH_INTERVAL)
+            self._close_control()
+            if self._stopping:  # it got the stop signal too (a signal to the process group)
+                return
+            ran_for = self.clock() - self._started
+            delay = self.policy.delay(ran_for)
+            self.state = RecorderState.RESTARTING
+            self.last_error = f"{describe_exit(code)} after {ran_for:.0f} s"
+            log.error(
+                "call recorder (pid %d) died: %s after %.1f s; calls go on into the journal; "
+                "starting it again in %.1f s",
+                self.proc.pid,
+                describe_exit(code),
+                ran_for,
+                delay,
+            )
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await self._start_child()
+                    break
+                except OSError as exc:
+                    self.state = RecorderState.DOWN
+                    self.last_error = f"cannot start: {exc}"
+                    delay = self.policy.delay(0)
+                    log.error("cannot start the call recorder (%s); trying again in %.1f s", exc, delay)
+            if self._stopping:
+                return
+            self.restarts += 1
+            self.state = RecorderState.RUNNING
+            log.warning("call recorder started again (pid %s, restart %d)", self.pid, self.restarts)
+
+    def stopping(self) -> None:
+        """No more restarts from now on: the worker is stopping (the recorder may exit any moment)."""
+        self._stopping = True
+
+    async def stop(self, timeout: float = RECORDER_STOP_TIMEOUT) -> int | None:
+        """Ask the recorder to drain and exit; kill it after ``timeout`` (the journal keeps the rest)."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._spawning is not None:  # a start under way completes before the stop goes on
+            with contextlib.suppress(Exception):
+                await self._spawning
+        self.state = RecorderState.DOWN
+        proc = self.proc
+        if proc is None:
+            return None
+        if self._control >= 0 and proc.poll() is None:
+            with contextlib.suppress(OSError):  # the child may have died this instant
+                os.write(self._control, b"s")
+        self._close_control()
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if proc.poll() is None:
+            log.error(
+                "call recorder (pid %d) did not stop within %.0f s; killing it (its calls stay in the "
+                "journal for the next start)",
+                proc.pid,
+                timeout,
+            )
+            proc.kill()
+            await asyncio.to_thread(proc.wait, 5)
+        return proc.returncode
+
+    def kill(self) -> None:
+        """End the child at once (the worker is exiting without a drain)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+
+
+# --- the worker's health row ------------------------------------------------------------------------
+
+
+class StatusReporter:
+    """Writes this worker's ``worker_status`` row every ``interval`` seconds, and once more at stop,
+    from its own thread: the database may be slow or away, and the event loop must not wait for it."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        worker: str,
+        supervisor: RecorderSupervisor,
+        journal_dir: Path,
+        interval: float = STATUS_INTERVAL,
+    ):
+        self.factory = factory
+        self.worker = worker
+        self.supervisor = supervisor
+        self.journal_dir = journal_dir
+        self.interval = interval
+        self.started_at = utcnow()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-status", daemon=True)
+
+    def write(self) -> None:
+        sup = self.supervisor
+        report = WorkerReport(
+            worker=self.worker,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self.started_at,
+            recorder_state=sup.state,
+            recorder_pid=sup.pid if sup.state == RecorderState.RUNNING else None,
+            recorder_restarts=sup.restarts,
+            recorder_last_error=sup.last_error,
+        )
+        with self.factory() as session:
+            record_worker_status(session, report, utcnow(), self.journal_dir)
+            session.commit()
+
+    def _run(self) -> None:
+        failing = False
+        while True:
+            final = self._stop.is_set()  # set after the supervisor's last state change
+            try:
+                self.write()
+                if failing:
+                    log.info("worker status written again")
+                failing = False
+            except Exception as exc:
+                if not failing:
+                    log.warning("cannot write the worker status (retrying): %s", exc)
+                failing = True
+            if final:
+                return
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Write the final state and end the thread (blocking: call it off the event loop)."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+
+# --- the worker -------------------------------------------------------------------------------------
+
+
+def recorder_command() -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--recorder"]
+
+
 async def serve(settings: Settings) -> None:
     # signals first: a SIGTERM that arrives while starting must still mean "stop gracefully"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    supervisor = RecorderSupervisor(recorder_command())
+    first_signal: list[float] = []
+
+    def overrun() -> None:
+        log.error("the stop overran %.1f s: exiting now; unrecorded calls stay in the journal", STOP_DEADLINE)
+        faulthandler.dump_traceback(all_threads=True)
+        supervisor.kill()
+        os._exit(1)
+
+    def on_signal(sig: signal.Signals) -> None:
+        now = time.monotonic()
+        if not first_signal:
+            first_signal.append(now)
+            # a stop that hangs anyway (a thread stuck in a driver) is ended, with every stack printed
+            watchdog = threading.Timer(STOP_DEADLINE, overrun)
+            watchdog.daemon = True  # a normal exit does not wait for it
+            watchdog.start()
+            faulthandler.dump_traceback_later(STOP_DEADLINE + 1, exit=True)
+            supervisor.stopping()
+            stop.set()
+        elif now - first_signal[0] >= REPEAT_GRACE:
+            log.warning("%s again: exiting now; unrecorded calls stay in the journal", sig.name)
+            supervisor.kill()
+            os._exit(1)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     services = build_services(settings)
     holder = SnapshotHolder()
     refresher = SnapshotRefresher(holder, services.session_factory, SnapshotOptions.from_settings(settings))
@@ -77,16 +456,9 @@ async def serve(settings: Settings) -> None:
             await asyncio.sleep(1)
     assert settings.journal_dir is not None
     journal = JournalWriter(settings.journal_dir)
-    # the recorder drains the journal into the database in its own process (no GIL shared with SIP)
-    ctx = multiprocessing.get_context("spawn")
-    recorder_stop = ctx.Event()
-    recorder = ctx.Process(
-        target=run_in_child,
-        args=(settings, recorder_stop, os.getpid()),
-        name="anigate-recorder",
-        daemon=False,
-    )
-    recorder.start()
+    # the recorder drains the journal into the database in its own process (no GIL shared with SIP);
+    # it reads the same environment, hence the same settings
+    await supervisor.start()
     refresher.start()
     history = CallMemory()
     try:  # repeat callers and call floods survive a restart
@@ -108,22 +480,41 @@ async def serve(settings: Settings) -> None:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     await server.start()
+    reporter = StatusReporter(
+        services.session_factory,
+        f"{socket.gethostname()}:{settings.sip_host}:{server.port}",
+        supervisor,
+        settings.journal_dir,
+    )
+    reporter.start()
     print(f"READY {settings.sip_host} {server.port}", flush=True)
 
     await stop.wait()
     log.info("stopping: %s", dict(server.stats.counts))
     t0 = time.monotonic()
     await server.stop()
-    refresher.stop()
-    journal.close()
-    recorder_stop.set()
-    await asyncio.to_thread(recorder.join, 60)
+    journal.close()  # the last call is journaled: the recorder's drain takes all
+    _, code = await asyncio.gather(asyncio.to_thread(refresher.stop), supervisor.stop())
+    await asyncio.to_thread(reporter.stop)
     services.close()
-    log.info("stopped in %.2f s (recorder exit code %s)", time.monotonic() - t0, recorder.exitcode)
+    log.info(
+        "stopped in %.2f s (recorder %s)",
+        time.monotonic() - t0,
+        "not running" if code is None else describe_exit(code),
+    )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="anigate worker: SIP listener and call recorder")
+    parser.add_argument("--recorder", metavar="FD", type=int, help="run as the call recorder process")
+    args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.recorder is not None:
+        code = run_recorder(settings, args.recorder)
+        # everything is committed: skip tearing the interpreter down (most of a second on a busy
+        # machine, inside the 10 s a stop may take)
+        logging.shutdown()
+        os._exit(code)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(settings))
     return 0

@@ -147,6 +147,19 @@ class JournalReader:
                 return Batch([], Position(later[0], 0))
         return Batch(records, Position(pos.segment, offset), torn)
 
+    def backlog_bytes(self, pos: Position) -> int:
+        """Bytes written after ``pos``: what the recorder has yet to store."""
+        total = 0
+        for seq in _segments(self.directory, self.name) if self.directory.exists() else []:
+            if seq < pos.segment:
+                continue
+            try:
+                size = segment_path(self.directory, self.name, seq).stat().st_size
+            except FileNotFoundError:  # drained and removed meanwhile
+                continue
+            total += max(0, size - pos.offset) if seq == pos.segment else size
+        return total
+
     def drained_segments(self, pos: Position) -> list[Path]:
         """Segments wholly before ``pos``: safe to delete once ``pos`` is committed."""
         return [

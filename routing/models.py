@@ -1,4 +1,5 @@
-"""Tables of the call path: one row per answered call, and the journal checkpoint.
+"""Tables of the call path: one row per answered call, the journal checkpoint, and each worker's
+health (``worker_status``, written by the worker, read by ``/readyz``).
 
 Call rows keep ids of registry objects without foreign keys: a record must outlive the device or
 trunk it names, and the recorder must never fail an insert because the registry changed meanwhile.
@@ -70,3 +71,24 @@ class JournalCheckpoint(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     segment: Mapped[int] = mapped_column(Integer)
     offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class WorkerStatus(Base):
+    """The health of one worker process as it last reported it (every couple of seconds): its call
+    recorder's state (``running``, ``restarting``, ``down``), how often that was restarted and why, and
+    how many journal bytes still wait for the database. A stale ``heartbeat_at`` means the worker is
+    gone or stuck."""
+
+    __tablename__ = "worker_status"
+
+    #: ``host:sip-address:port``: a restarted worker takes over its row
+    worker: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    recorder_state: Mapped[str] = mapped_column(String(16))
+    recorder_pid: Mapped[int | None] = mapped_column(Integer)
+    recorder_restarts: Mapped[int] = mapped_column(Integer, default=0)
+    recorder_last_error: Mapped[str] = mapped_column(Text, default="")
+    journal_backlog_bytes: Mapped[int] = mapped_column(BigInteger, default=0)

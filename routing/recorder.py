@@ -9,8 +9,8 @@ grows; nothing is dropped.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -99,7 +99,8 @@ def insert_calls(session: Session, rows: list[dict[str, Any]]) -> None:
 class CallRecorder:
     """Tails the journal: ``drain_once()`` stores one batch, ``drain()`` empties the journal.
 
-    Runs in its own process (:func:`run_in_child`), started by the worker."""
+    Runs in its own process (``worker.py --recorder``), started and supervised by the worker:
+    :meth:`run` until told to stop, then :meth:`drain_for` a bounded time."""
 
     def __init__(
         self,
@@ -159,6 +160,43 @@ class CallRecorder:
             total += n
             if n == 0 and self._pos == before:
                 return total
+
+    def run(self, stop: Callable[[float], bool]) -> None:
+        """Store batches until ``stop(timeout)`` (which waits at most ``timeout`` seconds for a stop
+        request) returns True. A failing database is retried with backoff; the journal keeps growing
+        meanwhile and nothing is dropped."""
+        backoff = 0.1
+        while True:
+            try:
+                n = self.drain_once()
+                backoff = 0.1
+            except Exception:
+                log.exception("recording calls failed; retrying in %.1f s", backoff)
+                self._pos = None  # read the committed checkpoint again
+                if stop(backoff):
+                    return
+                backoff = min(self.max_backoff, backoff * 2)
+                continue
+            # caught up: let records gather, so that each transaction carries many of them
+            if stop(self.idle_sleep if n < self.batch_size else 0):
+                return
+
+    def drain_for(self, seconds: float) -> bool:
+        """Drain what the journal holds for at most ``seconds`` (checked between batches); True when
+        it is empty. Whatever is left (the database is away, the deadline passed) stays in the journal
+        for the next start: the checkpoint commits with the rows, so nothing is lost or doubled."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            before = self._pos
+            try:
+                n = self.drain_once()
+            except Exception as exc:
+                log.warning("journal left for the next start (the database is away: %s)", exc)
+                return False
+            if n == 0 and self._pos == before:
+                return True
+        log.warning("journal left for the next start: the stop deadline of %.0f s passed", seconds)
+        return False
 
     def _store(self, session: Session, records: Sequence[dict[str, Any]]) -> None:
         calls = [call_row(r) for r in records if r.get("type") == "call"]
@@ -260,36 +298,3 @@ def adopt_calls(session: Session, records: Sequence[dict[str, Any]], max_pending
         except (RegistryError, IntegrityError) as exc:
             log.info("caller %s not added as a pending device: %s", ani, exc)
     return added
-
-
-def run_in_child(settings: Any, stop: Any, parent_pid: int) -> None:
-    """Entry point of the recorder process: the worker keeps the event loop free of database work
-    (and of the GIL it would hold). Ends when ``stop`` is set or the parent is gone, after a drain."""
-    from bootstrap import build_services
-
-    # Below the SIP loop in the scheduler's eyes: under a burst the journal absorbs the backlog and
-    # the recorder catches up afterwards, instead of taking CPU from calls waiting for their 302.
-    os.nice(10)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s recorder: %(message)s")
-    services = build_services(settings)
-    recorder = CallRecorder(
-        services.session_factory, settings.journal_dir, max_pending=settings.max_pending_devices
-    )
-    backoff = 0.1
-    try:
-        while not stop.is_set() and os.getppid() == parent_pid:
-            try:
-                n = recorder.drain_once()
-                backoff = 0.1
-            except Exception:
-                log.exception("recording calls failed; retrying in %.1f s", backoff)
-                recorder._pos = None
-                stop.wait(backoff)
-                backoff = min(recorder.max_backoff, backoff * 2)
-                continue
-            if n < recorder.batch_size:
-                # caught up: let records gather, so that each transaction carries many of them
-                stop.wait(recorder.idle_sleep)
-        recorder.drain()
-    finally:
-        services.close()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: the web app (gunicorn) and the worker (SIP listener, recorder) together; Ctrl-C or
-# SIGTERM stops both gracefully (the worker drains its call journal first).
+# `make run`: the web app (gunicorn, settings in gunicorn.conf.py) and the worker (SIP listener, call
+# recorder) together. Ctrl-C or SIGTERM, to this script or to the whole process group, stops both
+# gracefully within 10 s (the worker's recorder drains the call journal first).
 set -euo pipefail
 BIN="${VENV:-.venv}/bin"
 HOST="${ANIGATE_HTTP_HOST:-127.0.0.1}"
@@ -8,11 +9,12 @@ PORT="${ANIGATE_HTTP_PORT:-8000}"
 
 "$BIN/python" worker.py &
 worker=$!
-"$BIN/gunicorn" --bind "$HOST:$PORT" --workers 2 --access-logfile - --graceful-timeout 10 wsgi:app &
+"$BIN/gunicorn" -c gunicorn.conf.py wsgi:app &
 web=$!
 
 stop() {
-  trap - INT TERM
+  # one stop only: a signal to the group reaches this script, and make relays SIGTERM once more
+  trap '' INT TERM
   kill -TERM "$web" "$worker" 2>/dev/null || true
   wait "$web" 2>/dev/null || true
   wait "$worker" 2>/dev/null || true

@@ -1,0 +1,33 @@
+"""gunicorn settings of the web app (``gunicorn -c gunicorn.conf.py wsgi:app``, used by scripts/run.sh).
+
+Bind address and instance folder come from config.Settings; the control socket (gunicorn 25.1+) lives
+in the instance folder, so that two checkouts or instances on one machine never share one.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # gunicorn reads this file before its chdir
+
+from config import Settings
+
+_settings = Settings.from_env()
+
+bind = [f"{_settings.http_host}:{_settings.http_port}"]
+# threads: a slow request (or, later, a live event stream) holds a thread, not a whole process
+worker_class = "gthread"
+workers = 2
+threads = 8
+timeout = 30
+# well inside the 10 s within which a stop of `make run` ends every process
+graceful_timeout = 5
+
+_ctl = Path(_settings.instance_dir).resolve() / "gunicorn.ctl"
+control_socket = str(_ctl)
+# a Unix socket path holds at most 107 bytes; rather none than one that fails to bind
+control_socket_disable = len(str(_ctl).encode()) > 100
+
+accesslog = "-"
+# the path without its query string (%(U)s, not %(r)s): a token someone put in a URL, which the API
+# refuses, must not end up in the log; no referrer either, it may carry one as well
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'

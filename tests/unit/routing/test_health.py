@@ -1,0 +1,86 @@
+"""The readiness rule over worker_status rows: a fresh heartbeat with a running recorder is ready;
+a stale one, none at all, or a recorder that is restarting or down is not, with the reason said."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from routing.health import readiness
+from routing.models import WorkerStatus
+
+NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def row(
+    name: str = "vm:127.0.0.1:5060",
+    age: float = 1.0,
+    state: str = "running",
+    restarts: int = 0,
+    error: str = "",
+    backlog: int = 0,
+) -> WorkerStatus:
+    return WorkerStatus(
+        worker=name,
+        host="vm",
+        pid=4242,
+        started_at=NOW - timedelta(hours=1),
+        heartbeat_at=NOW - timedelta(seconds=age),
+        recorder_state=state,
+        recorder_pid=4243,
+        recorder_restarts=restarts,
+        recorder_last_error=error,
+        journal_backlog_bytes=backlog,
+    )
+
+
+def test_a_fresh_worker_with_a_running_recorder_is_ready() -> None:
+    state = readiness([row(restarts=2, backlog=512)], NOW)
+    assert state.ready and state.reason == "ok"
+    assert state.workers == [
+        {
+            "worker": "vm:127.0.0.1:5060",
+            "heartbeat_age_s": 1.0,
+            "fresh": True,
+            "recorder": "running",
+            "recorder_restarts": 2,
+            "journal_backlog_bytes": 512,
+        }
+    ]
+
+
+def test_no_worker_at_all_is_not_ready() -> None:
+    state = readiness([], NOW)
+    assert not state.ready
+    assert state.reason == "no worker heartbeat in the last 10 s"
+
+
+def test_a_stale_heartbeat_is_not_ready() -> None:
+    state = readiness([row(age=10.5)], NOW)
+    assert not state.ready
+    assert state.reason == "no worker heartbeat in the last 10 s"
+    assert state.workers[0]["fresh"] is False
+    assert readiness([row(age=10.0)], NOW).ready  # the limit itself is still fresh
+
+
+def test_a_restarting_or_down_recorder_is_not_ready_and_says_so() -> None:
+    restarting = readiness([row(state="restarting", restarts=1)], NOW)
+    assert not restarting.ready
+    assert restarting.reason == "the call recorder of vm:127.0.0.1:5060 is restarting"
+    assert readiness([row(state="down")], NOW).reason == "the call recorder of vm:127.0.0.1:5060 is down"
+
+
+def test_a_stale_row_of_a_gone_worker_does_not_spoil_a_fresh_one() -> None:
+    rows = [row("old:5060", age=3600, state="down"), row("new:5060")]
+    assert readiness(rows, NOW).ready
+    # but a fresh worker whose recorder is down does
+    assert not readiness([row("a:5060"), row("b:5060", state="restarting")], NOW).ready
+
+
+def test_the_answer_never_carries_the_recorders_error_text() -> None:
+    state = readiness([row(state="restarting", error="IntegrityError: ani=+4930123")], NOW)
+    assert "+4930123" not in repr(state)
+
+
+def test_a_heartbeat_from_a_clock_slightly_ahead_counts_as_fresh() -> None:
+    state = readiness([row(age=-2.0)], NOW)
+    assert state.ready and state.workers[0]["heartbeat_age_s"] == 0.0
