@@ -147,7 +147,7 @@ def _with_annotations(func: Callable[..., Any], name: str, **annotations: Any) -
 
 def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query: type[BaseModel]) -> None:
     tags = [Tag(name=c.path, description=(c.model.__doc__ or "").strip().splitlines()[0])]
-    detail = f"/{c.path}/<int:id>"
+    detail = f"/{c.path}/<id:id>"
     page_model = s.page_model(c.out)
     common: dict[str, Any] = {"tags": tags, "security": SECURITY}
     noun, plural = c.object_type.replace("_", " "), RESOURCES[c.object_type].plural
@@ -292,6 +292,6 @@ def build_blueprint(page_size: int, max_page_size: int) -> APIBlueprint:
     for c in COLLECTIONS:
         query = s.device_filter(page_size, max_page_size) if c.object_type == "device" else None
         _register_collection(bp, spec, c, query or s.list_query(page_size, max_page_size))
-    # /devices/by-ani/... and /devices/<int:id> never clash: "by-ani" is not an int
+    # /devices/by-ani/... and /devices/<id:id> never clash: "by-ani" is not an id
     _register_by_ani(bp, spec)
     return bp
