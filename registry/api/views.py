@@ -91,7 +91,7 @@ class Spec:
 
     def errors(self, *codes: int) -> dict[int, dict[str, Any]]:
         known = {
-            400: self.problem("The body is not valid JSON"),
+            400: self.problem("The body is not valid JSON, or is nested too deeply"),
             401: self.problem(
                 "No token, or an unknown, revoked or expired one",
                 headers={
@@ -107,6 +107,7 @@ class Spec:
             409: self.problem(
                 "Conflicts with an existing object (duplicate ANI, still in use)", s.ConflictProblem
             ),
+            413: self.problem("The body is larger than 1 MiB"),
             415: self.problem("The body is not `application/json`"),
             422: self.problem("Invalid input; `errors` names each field", s.ValidationProblem),
         }
@@ -235,7 +236,7 @@ def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query
                     }
                 },
             ),
-            **spec.errors(400, 401, 403, 409, 415, 422),
+            **spec.errors(400, 401, 403, 409, 413, 415, 422),
         },
         **common,
     )(_with_annotations(create_view, f"{c.object_type}_create", body=c.create))
@@ -247,7 +248,7 @@ def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query
         endpoint=f"{c.object_type}_update",
         responses={
             200: spec.json(c.out, f"The changed {noun}"),
-            **spec.errors(400, 401, 403, 404, 409, 415, 422),
+            **spec.errors(400, 401, 403, 404, 409, 413, 415, 422),
         },
         **common,
     )(_with_annotations(update_view, f"{c.object_type}_update", path=s.ObjectPath, body=c.update))
