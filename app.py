@@ -12,6 +12,7 @@ from flask_openapi3 import Info, OpenAPI
 
 import webcore.context
 import webcore.health
+import webcore.urls
 from bootstrap import Services, build_services, secret_key
 from config import Settings
 from registry import api as registry_api
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["anigate"] = services
     logging.basicConfig(level=settings.log_level)
     webcore.context.init_app(app)
+    webcore.urls.init_app(app)  # before the blueprints: their rules use <id:...>
     registry_api.init_app(app)
     app.register_api(routing_api.build_blueprint(settings.api_page_size, settings.api_max_page_size))
     app.register_blueprint(webcore.health.bp)

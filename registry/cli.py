@@ -133,8 +133,9 @@ def tokens_create(username: str, name: str, scopes: tuple[str, ...]) -> None:
     "--first-start", is_flag=True, help="As `make run` does: --if-empty, and only when ANIGATE_DEMO is on."
 )
 def demo_load(if_empty: bool, first_start: bool) -> None:
-    """Seed the demo estate: 2 centers, 3 sites in 2 countries, trunks, ~30 devices."""
-    from registry.demo import load_demo
+    """Seed the demo estate (2 centers, 3 sites in 2 countries, trunks, ~30 devices) and a login
+    per role, whose random passwords are printed this once."""
+    from registry.demo import create_demo_logins, load_demo
 
     services = _services()
     if first_start and not services.settings.demo:
@@ -149,7 +150,19 @@ def demo_load(if_empty: bool, first_start: bool) -> None:
             click.echo("registry not empty: demo data not loaded")
             return
         counts = load_demo(session)
+        logins = create_demo_logins(session)
     click.echo("demo loaded: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    if not logins:
+        return
+    # after the commit: a password shown is one that works; only its hash is stored
+    settings = services.settings
+    click.echo(
+        f"demo logins for http://{settings.http_host}:{settings.http_port}/ "
+        "(passwords shown only now; change them under Users):"
+    )
+    width = max(len(login.username) for login in logins)
+    for login in logins:
+        click.echo(f"  {login.username:<{width}}  {login.password}  {login.role.label}: {login.sees}")
 
 
 # --- CSV import and export --------------------------------------------------------------------------

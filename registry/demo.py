@@ -2,16 +2,23 @@
 
 Two security centers (German- and English-speaking), three sites in Germany and the UK, a carrier
 trunk per country plus a trusted loopback trunk (127.0.0.1) so that sipp on this machine works at once,
-and 30 devices of every kind. Created through the ordinary use cases, so the change log fills too.
+and 30 devices of every kind, and three logins to look at it with (admin, facility manager,
+operator). Created through the ordinary use cases, so the change log fills too.
 """
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry.accounts import create_user
 from registry.actors import Actor
+from registry.choices import Role
+from registry.models import User
 from registry.services import create_object
 
 WEEKDAYS = [0, 1, 2, 3, 4]
@@ -305,3 +312,39 @@ def load_demo(session: Session) -> dict[str, int]:
     )
     session.flush()
     return counts
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """A login made with the demo estate; ``password`` is known only until it is shown once."""
+
+    role: Role
+    username: str
+    password: str
+    #: what the login sees, in words
+    sees: str
+
+
+#: (role, username, site slug, center name, what it sees) of the demo logins
+DEMO_USERS = (
+    (Role.ADMIN, "demo-admin", None, None, "everything, and the users"),
+    (Role.FACILITY_MANAGER, "demo-manager", "spree-tower", None, "the site Spree Tower"),
+    (Role.OPERATOR, "demo-operator", None, "Leitstelle Berlin", "the sites of Leitstelle Berlin, read-only"),
+)
+
+
+def create_demo_logins(session: Session) -> list[DemoLogin]:
+    """One user per role over the demo estate (in the caller's transaction), each with a random
+    password (16 URL-safe characters) that only the return value holds: the database keeps its hash.
+    A name already taken is left as it is."""
+    actor = Actor.system("demo")
+    made = []
+    for role, username, site, center, sees in DEMO_USERS:
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            continue
+        password = secrets.token_urlsafe(12)
+        create_user(
+            session, username, password, role, sites=[site] if site else [], center=center, actor=actor
+        )
+        made.append(DemoLogin(role, username, password, sees))
+    return made

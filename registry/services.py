@@ -100,8 +100,8 @@ class Lookups:
         self._by_key: dict[type[Base], dict[str, Any]] = {}
         self._complete: set[type[Base]] = set()
         self._locations: dict[tuple[int, str], Location] = {}
-        #: preloaded: every device number (ANI or test ANI) -> (device id, "ani" or "test_ani")
-        self._anis: dict[str, tuple[int, str]] | None = None
+        #: preloaded: every device number (ANI or test ANI) -> (device id, "ani" or "test_ani", site id)
+        self._anis: dict[str, tuple[int, str, int | None]] | None = None
 
     _KEYS: dict[type[Base], str] = {
         Site: "slug",
@@ -116,10 +116,11 @@ class Lookups:
         for loc in self.session.scalars(select(Location)):
             self._remember_location(loc)
         self._anis = {}
-        for ani, test_ani, device_id in self.session.execute(select(Device.ani, Device.test_ani, Device.id)):
-            self._anis.setdefault(ani, (device_id, "ani"))
+        numbers = select(Device.ani, Device.test_ani, Device.id, Device.site_id)
+        for ani, test_ani, device_id, site_id in self.session.execute(numbers):
+            self._anis.setdefault(ani, (device_id, "ani", site_id))
             if test_ani:
-                self._anis.setdefault(test_ani, (device_id, "test_ani"))
+                self._anis.setdefault(test_ani, (device_id, "test_ani", site_id))
         return self
 
     def _load_all(self, model: type[Base]) -> None:
@@ -203,24 +204,27 @@ class Lookups:
             self._remember_location(loc)
         return loc
 
-    def number_owner(self, number: str) -> tuple[int, str] | None:
-        """The device that calls from ``number`` and as what: (id, ``"ani"`` or ``"test_ani"``).
+    def number_owner(self, number: str) -> tuple[int, str, int | None] | None:
+        """The device that calls from ``number``, as what and where: (id, ``"ani"`` or
+        ``"test_ani"``, site id; None for a row of this import).
 
         A number identifies one device, whether it is the device's ANI or its test ANI.
         """
         if self._anis is not None:
             return self._anis.get(number)
         row = self.session.execute(
-            select(Device.id, Device.ani).where(or_(Device.ani == number, Device.test_ani == number)).limit(1)
+            select(Device.id, Device.ani, Device.site_id)
+            .where(or_(Device.ani == number, Device.test_ani == number))
+            .limit(1)
         ).first()
         if row is None:
             return None
-        return row.id, "ani" if row.ani == number else "test_ani"
+        return row.id, "ani" if row.ani == number else "test_ani", row.site_id
 
     def claim_ani(self, number: str, device_id: int, column: str = "ani") -> None:
         """Remember ``number`` as taken (a bulk import's earlier rows, under negative ids)."""
         if self._anis is not None:
-            self._anis[number] = (device_id, column)
+            self._anis[number] = (device_id, column, None)
 
 
 # --- small coercions shared by every cleaner (CSV gives strings, the API typed values) -------------
@@ -643,7 +647,11 @@ def clean_device(lk: Lookups, data: Mapping[str, Any], own: Device | None) -> di
         taken = lk.number_owner(number) if number else None
         if taken is None or (own is not None and taken[0] == own.id):
             continue
-        owner, held_as = taken
+        owner, held_as, owner_site = taken
+        if owner_site is not None and not lk.actor.may_write_site(owner_site):
+            # another site's device: its id and page are not this facility manager's to know
+            label = _NUMBER_LABEL[column]
+            raise Conflict(f"{label} {number} is already registered to a device outside your sites", column)
         where = "registered to" if held_as == column else f"the {_NUMBER_LABEL[held_as]} of"
         raise Conflict(f"{_NUMBER_LABEL[column]} {number} is already {where} device {owner}", column, owner)
     return v

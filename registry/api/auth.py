@@ -7,6 +7,7 @@ Runs before request validation, so a request without a usable token gets 401 (an
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from registry.accounts import authenticate_token
 from registry.actors import Actor
@@ -19,6 +20,9 @@ from webcore.context import db, request_id
 READ_METHODS = frozenset({"GET", "HEAD"})
 #: methods whose request body the API reads
 BODY_METHODS = frozenset({"POST", "PATCH"})
+#: the largest request body the JSON API reads (the web app's CSV upload has its own, larger limit)
+MAX_BODY_BYTES = 1024 * 1024
+_TOO_LARGE = f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB."
 
 
 def bearer_secret() -> str | None:
@@ -58,13 +62,29 @@ def current_actor() -> Actor:
 
 
 def require_json() -> None:
-    """``before_request`` hook after :func:`authenticate`: a body must be JSON (415) that parses (400).
+    """``before_request`` hook after :func:`authenticate`: a body must be at most
+    :data:`MAX_BODY_BYTES` (413), JSON (415) that parses (400).
 
     An empty body is left to request validation, which answers 422 naming the missing fields.
     """
-    if request.method not in BODY_METHODS or not request.content_length:
+    # one byte over the limit is read, so that a chunked body (no Content-Length) cut at the limit
+    # is told apart from one that fits; a longer Content-Length is refused before reading
+    request.max_content_length = MAX_BODY_BYTES + 1
+    if request.method not in BODY_METHODS:
         return
-    request.get_json()  # raises UnsupportedMediaType or BadRequest, answered as problems
+    try:
+        body = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise RequestEntityTooLarge(_TOO_LARGE) from None
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestEntityTooLarge(_TOO_LARGE)
+    if not body:
+        return
+    try:
+        request.get_json()  # raises UnsupportedMediaType or BadRequest, answered as problems
+    except RecursionError:
+        # the json module's C parser recurses once per nesting level, up to the interpreter's limit
+        raise BadRequest("The JSON body is nested too deeply.") from None
 
 
 def init_blueprint(bp: Blueprint, write_scope: TokenScope = TokenScope.REGISTRY_WRITE) -> None:

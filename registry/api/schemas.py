@@ -141,6 +141,9 @@ class ValidationProblem(Problem):
     """Input that cannot be stored: one message per invalid field."""
 
     errors: dict[str, str] = Field(description="field name (dotted path when nested) -> message")
+    more_errors: int | None = Field(
+        None, description="errors not listed (`errors` names at most 20 fields), when there are more"
+    )
 
 
 class ConflictProblem(Problem):

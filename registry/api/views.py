@@ -91,7 +91,7 @@ class Spec:
 
     def errors(self, *codes: int) -> dict[int, dict[str, Any]]:
         known = {
-            400: self.problem("The body is not valid JSON"),
+            400: self.problem("The body is not valid JSON, or is nested too deeply"),
             401: self.problem(
                 "No token, or an unknown, revoked or expired one",
                 headers={
@@ -107,6 +107,7 @@ class Spec:
             409: self.problem(
                 "Conflicts with an existing object (duplicate ANI, still in use)", s.ConflictProblem
             ),
+            413: self.problem("The body is larger than 1 MiB"),
             415: self.problem("The body is not `application/json`"),
             422: self.problem("Invalid input; `errors` names each field", s.ValidationProblem),
         }
@@ -147,7 +148,7 @@ def _with_annotations(func: Callable[..., Any], name: str, **annotations: Any) -
 
 def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query: type[BaseModel]) -> None:
     tags = [Tag(name=c.path, description=(c.model.__doc__ or "").strip().splitlines()[0])]
-    detail = f"/{c.path}/<int:id>"
+    detail = f"/{c.path}/<id:id>"
     page_model = s.page_model(c.out)
     common: dict[str, Any] = {"tags": tags, "security": SECURITY}
     noun, plural = c.object_type.replace("_", " "), RESOURCES[c.object_type].plural
@@ -235,7 +236,7 @@ def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query
                     }
                 },
             ),
-            **spec.errors(400, 401, 403, 409, 415, 422),
+            **spec.errors(400, 401, 403, 409, 413, 415, 422),
         },
         **common,
     )(_with_annotations(create_view, f"{c.object_type}_create", body=c.create))
@@ -247,7 +248,7 @@ def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query
         endpoint=f"{c.object_type}_update",
         responses={
             200: spec.json(c.out, f"The changed {noun}"),
-            **spec.errors(400, 401, 403, 404, 409, 415, 422),
+            **spec.errors(400, 401, 403, 404, 409, 413, 415, 422),
         },
         **common,
     )(_with_annotations(update_view, f"{c.object_type}_update", path=s.ObjectPath, body=c.update))
@@ -292,6 +293,6 @@ def build_blueprint(page_size: int, max_page_size: int) -> APIBlueprint:
     for c in COLLECTIONS:
         query = s.device_filter(page_size, max_page_size) if c.object_type == "device" else None
         _register_collection(bp, spec, c, query or s.list_query(page_size, max_page_size))
-    # /devices/by-ani/... and /devices/<int:id> never clash: "by-ani" is not an int
+    # /devices/by-ani/... and /devices/<id:id> never clash: "by-ani" is not an id
     _register_by_ani(bp, spec)
     return bp

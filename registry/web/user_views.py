@@ -103,7 +103,7 @@ def user_list() -> str:
     )
 
 
-@bp.route("/users/<int:id>/", endpoint="user_detail")
+@bp.route("/users/<id:id>/", endpoint="user_detail")
 @admin_page
 def user_detail(id: int) -> str:
     user = _get_user(id)
@@ -158,7 +158,7 @@ def user_create() -> Any:
     return _render_form(form, None, other, status)
 
 
-@bp.route("/users/<int:id>/edit", methods=["GET", "POST"], endpoint="user_edit")
+@bp.route("/users/<id:id>/edit", methods=["GET", "POST"], endpoint="user_edit")
 @admin_page
 def user_edit(id: int) -> Any:
     actor = current_actor()
@@ -206,7 +206,7 @@ def user_edit(id: int) -> Any:
     return _render_form(form, user, other, status)
 
 
-@bp.route("/users/<int:id>/unlock", methods=["POST"], endpoint="user_unlock")
+@bp.route("/users/<id:id>/unlock", methods=["POST"], endpoint="user_unlock")
 @admin_page
 def user_unlock(id: int) -> Response:
     if not UnlockForm().validate_on_submit():

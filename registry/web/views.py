@@ -429,9 +429,9 @@ def _register(p: Pages) -> None:
     rules: tuple[tuple[str, str, Callable[..., Any], list[str]], ...] = (
         (f"{base}/", "list", list_page, ["GET"]),
         (f"{base}/new", "create", create_page, ["GET", "POST"]),
-        (f"{base}/<int:id>/", "detail", detail_page, ["GET"]),
-        (f"{base}/<int:id>/edit", "edit", edit_page, ["GET", "POST"]),
-        (f"{base}/<int:id>/delete", "delete", delete_page, ["GET", "POST"]),
+        (f"{base}/<id:id>/", "detail", detail_page, ["GET"]),
+        (f"{base}/<id:id>/edit", "edit", edit_page, ["GET", "POST"]),
+        (f"{base}/<id:id>/delete", "delete", delete_page, ["GET", "POST"]),
     )
     for rule, page, view, methods in rules:
         bp.add_url_rule(rule, f"{p.object_type}_{page}", login_required(view), methods=methods)
