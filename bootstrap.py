@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
-from registry.db import make_engine, make_session_factory, utcnow
+from registry.db import PRIVATE_FILE_MODE, make_engine, make_session_factory, owner_only, private_dir, utcnow
 
 
 @dataclass
@@ -34,6 +34,7 @@ class Services:
 
 
 def build_services(settings: Settings, **overrides: Any) -> Services:
+    private_dir(Path(settings.instance_dir))  # database, secret key, journal: owner only (0700)
     engine = overrides.pop("engine", None) or make_engine(
         settings.database_url, **dict(settings.engine_options)
     )
@@ -52,9 +53,10 @@ def secret_key(settings: Settings) -> str:
         return settings.secret_key
     path = Path(settings.instance_dir) / "secret_key"
     if path.exists():
+        owner_only(path, PRIVATE_FILE_MODE)
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_hex(32)
-    path.touch(mode=0o600)
+    path.touch(mode=PRIVATE_FILE_MODE)
     path.write_text(key)
     return key

@@ -1,7 +1,8 @@
 """Users and API tokens: hashed passwords (werkzeug scrypt), tokens stored as SHA-256 digests.
 
 An API token is 256 random bits, so a fast digest is enough to store it (as GitHub does); passwords
-are low-entropy and get a slow, salted hash. Must not import flask.
+are low-entropy and get a slow, salted hash. Which scopes a role may hold is decided here, at
+creation and again at every use. Must not import flask.
 """
 
 from __future__ import annotations
@@ -9,21 +10,23 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from registry.actors import Actor
 from registry.changelog import Change, record_changes, snapshot
 from registry.choices import ChangeAction, Role, TokenScope
-from registry.db import utcnow
+from registry.db import as_id, utcnow
 from registry.errors import Forbidden, NotFound, ValidationFailed
+from registry.logins import best_effort_update, end_user_sessions
 from registry.models import ApiToken, SecurityCenter, Site, User
 
 TOKEN_PREFIX = "ag_"
@@ -32,6 +35,22 @@ MIN_PASSWORD_LENGTH = 10
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 # a constant hash to compare against when the user does not exist (same time either way)
 _DUMMY_HASH = generate_password_hash("not-a-password-" + "x" * 16)
+
+_READ, _WRITE, _ROUTE = (
+    TokenScope.REGISTRY_READ.value,
+    TokenScope.REGISTRY_WRITE.value,
+    TokenScope.CALLS_ROUTE.value,
+)
+#: the scopes a token of each role may carry. ``calls:route`` reads every site's device facts and
+#: writes call records into every site's history, so it belongs to admins and integration (PBX)
+#: accounts only; an integration account holds nothing else. A token is cut to these at each use,
+#: so a token made before a role change, or written into the table by hand, gets no more.
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    Role.ADMIN: frozenset({_READ, _WRITE, _ROUTE}),
+    Role.FACILITY_MANAGER: frozenset({_READ, _WRITE}),
+    Role.OPERATOR: frozenset({_READ, _WRITE}),
+    Role.INTEGRATION: frozenset({_ROUTE}),
+}
 
 
 def hash_token(secret: str) -> str:
@@ -75,6 +94,13 @@ def _check_role(
         errors["center"] = "an operator belongs to a security center"
     if role == Role.FACILITY_MANAGER and not sites and "sites" not in errors:
         errors["sites"] = "a facility manager is assigned at least one site"
+    if role == Role.INTEGRATION:
+        # it routes calls for every site through calls:route tokens; sites or a center would
+        # suggest a scope it does not have
+        if sites:
+            errors["sites"] = "an integration account has no sites"
+        if center is not None:
+            errors["center"] = "an integration account has no center"
     return role
 
 
@@ -163,8 +189,9 @@ def update_user(
     is_active: bool | _Keep = KEEP,
     password: str | None = None,
 ) -> User:
-    """Change a user's role, sites, center or active flag, and (``password`` not None) the password,
-    which ends their open web sessions. Same rules as :func:`create_user`; an admin cannot demote or
+    """Change a user's role, sites, center or active flag, and (``password`` not None) the password.
+    A password reset or a deactivation ends the user's web sessions and revokes their API tokens
+    (each revocation change-logged). Same rules as :func:`create_user`; an admin cannot demote or
     deactivate themselves (nobody else might be left to undo it)."""
     _require_user_admin(actor)
     user = _get_user(session, user_id)
@@ -183,6 +210,7 @@ def update_user(
             errors["is_active"] = "you cannot deactivate yourself"
     if errors or new_role is None:
         raise ValidationFailed(errors)
+    deactivated = user.is_active and not active
     user.role = new_role
     user.sites = new_sites
     user.center = new_center
@@ -195,7 +223,27 @@ def update_user(
         after["password"] = "changed"  # that it changed, never what to
     change = Change(ChangeAction.UPDATE, "user", user.id, user.username, before, after)
     record_changes(session, actor, [change])
+    if password is not None or deactivated:
+        end_user_access(session, actor, user)
     return user
+
+
+def end_user_access(session: Session, actor: Actor, user: User, now: datetime | None = None) -> int:
+    """Revoke every live token of ``user`` (change-logged) and end their web sessions; returns the
+    number of tokens revoked."""
+    now = now or utcnow()
+    end_user_sessions(session, user.id, now)
+    live = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
+    changes = []
+    for token in live:
+        before = token_snapshot(token)
+        token.revoked_at = now
+        changes.append(_token_change(ChangeAction.UPDATE, token, before))
+    session.flush()
+    record_changes(session, actor, changes)
+    return len(live)
 
 
 def unlock_user(session: Session, actor: Actor, user_id: int) -> User:
@@ -266,25 +314,121 @@ def login(
     return LoginResult(None)
 
 
+# --- API tokens -------------------------------------------------------------------------------------
+
+#: ``--expires 30d``: a count of hours, days or weeks
+_DURATION = re.compile(r"^(\d{1,6})\s*([hdw])$")
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+#: the latest expiry a token may have (every backend stores it)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def parse_expiry(value: str | None, now: datetime | None = None) -> datetime | None:
+    """When a token ends: blank is never; ``12h``, ``30d``, ``2w`` from now; ``2027-01-01`` (the start
+    of that day, UTC) or an ISO 8601 date-time with its UTC offset. Raises ValidationFailed."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    now = now or utcnow()
+    duration = _DURATION.match(text.lower())
+    try:
+        if duration:
+            at = now + timedelta(**{_UNITS[duration.group(2)]: int(duration.group(1))})
+        elif len(text) == 10:
+            day = date.fromisoformat(text)
+            at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        else:
+            at = datetime.fromisoformat(text)
+            if at.tzinfo is None:
+                raise ValidationFailed(
+                    {"expires": "a date-time needs its UTC offset, e.g. 2027-01-01T00:00+00:00"}
+                )
+    except OverflowError:
+        raise ValidationFailed({"expires": "the expiry is too far away"}) from None
+    except ValueError:
+        raise ValidationFailed(
+            {"expires": f"{text!r} is neither a duration (12h, 30d, 2w) nor a date (2027-01-01)"}
+        ) from None
+    at = at.astimezone(UTC)
+    if at <= now:
+        raise ValidationFailed({"expires": "the expiry is in the past"})
+    if at >= _LATEST:
+        raise ValidationFailed({"expires": "the expiry is too far away"})
+    return at
+
+
+def scope_refusal(user: User, scope: str) -> str | None:
+    """Why ``user`` may not hold a token with ``scope``, or None when they may."""
+    if scope not in TokenScope.values():
+        return f"unknown scope {scope!r} ({', '.join(TokenScope.values())})"
+    if scope in ROLE_SCOPES[user.role]:
+        return None
+    if scope == _ROUTE:
+        return (
+            f"{_ROUTE!r} is for PBX integration accounts made by an administrator: only a user with "
+            f"role admin or integration may hold it, and {user.username} is {user.role.label.lower()}"
+        )
+    return f"an integration account's tokens carry only {_ROUTE!r}, not {scope!r}"
+
+
+def token_snapshot(token: ApiToken) -> dict[str, Any]:
+    """A token as the change log keeps it: never the secret or its digest."""
+    return {
+        "user": token.user.username,
+        "name": token.name,
+        "prefix": token.prefix,
+        "scopes": list(token.scopes),
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+    }
+
+
+def _token_change(action: ChangeAction, token: ApiToken, before: dict[str, Any] | None) -> Change:
+    label = f"{token.user.username}: {token.name} ({token.prefix}…)"
+    return Change(action, "api_token", token.id, label, before, token_snapshot(token))
+
+
+def _may_manage_tokens_of(actor: Actor, user_id: int) -> bool:
+    return actor.is_admin or actor.user_id == user_id
+
+
 def create_token(
     session: Session,
     user: User | int,
     name: str,
     scopes: Iterable[str] = (TokenScope.REGISTRY_READ,),
     expires_at: datetime | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> tuple[ApiToken, str]:
-    """A new token and its secret; the secret is returned once and never stored."""
+    """A new token and its secret; the secret is returned once and never stored.
+
+    Its scopes must be ones the owner's role may hold (:data:`ROLE_SCOPES`). With an ``actor`` (CLI,
+    pages) only the owner or an admin may, and the change log says who; without one nothing is logged.
+    """
     user_obj = session.get(User, user) if isinstance(user, int) else user
-    if user_obj is None:
-        raise NotFound("user", user)
+    if user_obj is None or (actor is not None and not _may_manage_tokens_of(actor, user_obj.id)):
+        raise NotFound("user", user if isinstance(user, int) else user.id)
+    errors: dict[str, str] = {}
+    name = (name or "").strip() or "token"
+    if len(name) > 120:
+        errors["name"] = "at most 120 characters"
     scopes = list(dict.fromkeys(str(s) for s in scopes))
-    bad = [s for s in scopes if s not in TokenScope.values()]
-    if bad:
-        raise ValidationFailed({"scopes": f"unknown scope {bad[0]!r} ({', '.join(TokenScope.values())})"})
+    if not scopes:
+        errors["scopes"] = "choose at least one scope"
+    refusal = next((r for r in (scope_refusal(user_obj, s) for s in scopes) if r), None)
+    if refusal:
+        errors["scopes"] = refusal
+    if not user_obj.is_active:
+        errors["user"] = f"{user_obj.username} is inactive"
+    if expires_at is not None and expires_at <= utcnow():
+        errors["expires"] = "the expiry is in the past"
+    if errors:
+        raise ValidationFailed(errors)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user=user_obj,
-        name=name or "token",
+        name=name,
         prefix=secret[:10],
         digest=hash_token(secret),
         scopes=scopes,
@@ -292,7 +436,54 @@ def create_token(
     )
     session.add(token)
     session.flush()
+    if actor is not None:
+        record_changes(session, actor, [_token_change(ChangeAction.CREATE, token, None)])
     return token, secret
+
+
+def token_state(token: ApiToken, now: datetime | None = None) -> str:
+    """``active``, ``revoked``, ``expired`` or ``inactive user``."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= (now or utcnow()):
+        return "expired"
+    return "active" if token.user.is_active else "inactive user"
+
+
+def list_tokens(session: Session, actor: Actor, user_id: int | None = None) -> Sequence[ApiToken]:
+    """The tokens ``actor`` may see, newest first: an admin's all (or one user's), anyone else's own."""
+    stmt = select(ApiToken).join(ApiToken.user).order_by(User.username, ApiToken.id.desc())
+    if not actor.is_admin:
+        stmt = stmt.where(ApiToken.user_id == (actor.user_id or 0))
+    elif user_id is not None:
+        stmt = stmt.where(ApiToken.user_id == user_id)
+    return session.scalars(stmt).all()
+
+
+def find_token(session: Session, actor: Actor, ref: int | str) -> ApiToken:
+    """A token by id or by the prefix its owner sees (``ag_…``); NotFound when it is not the actor's
+    to see (an admin sees all)."""
+    text = str(ref).strip()
+    cond = ApiToken.prefix == text if text.startswith(TOKEN_PREFIX) else ApiToken.id == (as_id(text) or 0)
+    found = session.scalars(select(ApiToken).where(cond).order_by(ApiToken.id)).all()
+    found = [t for t in found if _may_manage_tokens_of(actor, t.user_id)]
+    if not found:
+        raise NotFound("api token", text)
+    if len(found) > 1:
+        ids = ", ".join(str(t.id) for t in found)
+        raise ValidationFailed({"token": f"the prefix {text!r} names several tokens ({ids}); give the id"})
+    return found[0]
+
+
+def revoke_token(session: Session, actor: Actor, ref: int | str, now: datetime | None = None) -> ApiToken:
+    """End a token at once (by id or prefix); the owner or an admin may. Revoking twice changes nothing."""
+    token = find_token(session, actor, ref)
+    if token.revoked_at is None:
+        before = token_snapshot(token)
+        token.revoked_at = now or utcnow()
+        session.flush()
+        record_changes(session, actor, [_token_change(ChangeAction.UPDATE, token, before)])
+    return token
 
 
 def actor_for_user(
@@ -310,9 +501,21 @@ def actor_for_user(
     )
 
 
-def authenticate_token(session: Session, secret: str, now: datetime | None = None) -> Actor | None:
-    """The actor behind a bearer token, or None when it is unknown, revoked, expired or disabled."""
-    if not secret.startswith(TOKEN_PREFIX):
+@dataclass(frozen=True)
+class TokenUse:
+    """A usable token: who acts, and whether its ``last_used_at`` is due to be stamped."""
+
+    actor: Actor
+    token_id: int
+    stamp_due: bool
+
+
+def check_token(session: Session, secret: str, now: datetime | None = None) -> TokenUse | None:
+    """The actor behind a bearer token, or None when it is unknown, revoked, expired or disabled.
+
+    Writes nothing (a read request must not wait on a write lock); the actor's scopes are the token's
+    cut to what the owner's role may hold now. Stamp the use with :func:`record_token_use`."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
         return None
     digest = hash_token(secret)
     token = session.scalars(select(ApiToken).where(ApiToken.digest == digest)).first()
@@ -323,6 +526,26 @@ def authenticate_token(session: Session, secret: str, now: datetime | None = Non
         return None
     if not token.user.is_active:
         return None
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = now
-    return actor_for_user(token.user, "api", token.scopes)
+    scopes = [s for s in token.scopes if s in ROLE_SCOPES.get(token.user.role, frozenset())]
+    due = token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION
+    return TokenUse(actor_for_user(token.user, "api", scopes), token.id, due)
+
+
+def authenticate_token(session: Session, secret: str, now: datetime | None = None) -> Actor | None:
+    """:func:`check_token`'s actor."""
+    use = check_token(session, secret, now)
+    return None if use is None else use.actor
+
+
+def record_token_use(engine: Engine, token_id: int, now: datetime | None = None) -> bool:
+    """Best effort, in its own short transaction: stamp ``last_used_at`` unless it is recent."""
+    now = now or utcnow()
+    stmt = (
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - LAST_USED_RESOLUTION),
+        )
+        .values(last_used_at=now)
+    )
+    return best_effort_update(engine, stmt)

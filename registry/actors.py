@@ -60,9 +60,12 @@ class Actor:
             raise Forbidden(f"only an administrator may change {what}")
 
     def require_site_writer(self) -> None:
-        """Facility managers and admins change devices and locations; operators only read."""
+        """Facility managers and admins change devices and locations; operators only read, and an
+        integration account has no registry rights at all."""
         if self.role == Role.OPERATOR:
             raise Forbidden("operators have read-only access to the registry")
+        if self.role not in (Role.ADMIN, Role.FACILITY_MANAGER):
+            raise Forbidden("this account may not change the registry")
 
     def site_filter(self) -> ColumnElement[bool]:
         """SQL condition on :class:`Site` that keeps only the sites this actor may see."""
@@ -70,7 +73,7 @@ class Actor:
             return true()
         if self.role == Role.FACILITY_MANAGER:
             return Site.id.in_(self.site_ids) if self.site_ids else false()
-        if self.center_id is None:
+        if self.role != Role.OPERATOR or self.center_id is None:
             return false()
         return or_(Site.day_center_id == self.center_id, Site.out_of_hours_center_id == self.center_id)
 

@@ -67,6 +67,9 @@ class Role(LabelledChoice):
     ADMIN = "admin", "Administrator"
     FACILITY_MANAGER = "facility_manager", "Facility manager"
     OPERATOR = "operator", "Security center operator"
+    #: a PBX or contact-center platform that asks where calls go (``calls:route`` tokens only); it
+    #: has no registry rights and sees no page but its own tokens
+    INTEGRATION = "integration", "Integration account (PBX)"
 
 
 class TokenScope(LabelledChoice):

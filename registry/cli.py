@@ -20,7 +20,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from registry.accounts import create_token, create_user
+from registry.accounts import create_token, create_user, list_tokens, parse_expiry, revoke_token, token_state
 from registry.actors import Actor
 from registry.choices import DeviceKind, DeviceStatus, LocationKind, Role, TokenScope
 from registry.csvio import ImportReport, Progress, export_csv, import_csv
@@ -103,6 +103,17 @@ def users_list() -> None:
             click.echo(f"{u.id}\t{u.username}\t{u.role.value}\t{scope}")
 
 
+def _cli_actor() -> Actor:
+    return Actor.system("cli")
+
+
+def _user_named(session: Any, username: str) -> User:
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise ValidationFailed({"username": f"no user {username!r}"})
+    return user  # type: ignore[no-any-return]
+
+
 @tokens_cli.command("create")
 @click.argument("username")
 @click.option("--name", default="api", show_default=True)
@@ -113,16 +124,61 @@ def users_list() -> None:
     type=click.Choice(TokenScope.values()),
     default=[TokenScope.REGISTRY_READ.value],
     show_default=True,
+    help="Repeat for several. calls:route only for users with role admin or integration.",
 )
-def tokens_create(username: str, name: str, scopes: tuple[str, ...]) -> None:
+@click.option("--expires", help="30d, 12h, 2w from now, or a date (2027-01-01, UTC); default: never.")
+def tokens_create(username: str, name: str, scopes: tuple[str, ...], expires: str | None) -> None:
     """Create an API token for USERNAME and print its secret (shown only this once)."""
     try:
         with unit_of_work(_services().session_factory) as session:
-            user = session.scalars(select(User).where(User.username == username)).first()
-            if user is None:
-                raise ValidationFailed({"username": f"no user {username!r}"})
-            _token, secret = create_token(session, user, name, scopes)
+            user = _user_named(session, username)
+            expires_at = parse_expiry(expires)
+            _token, secret = create_token(session, user, name, scopes, expires_at, actor=_cli_actor())
             click.echo(secret)
+    except RegistryError as exc:
+        _fail(exc)
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%dT%H:%MZ") if value else "-"
+
+
+@tokens_cli.command("list")
+@click.argument("username", required=False)
+def tokens_list(username: str | None) -> None:
+    """List tokens (of USERNAME, else everyone's), tab-separated: id, user, name, prefix, scopes,
+    created, last used, expires, state. Secrets are never stored, so never shown."""
+    try:
+        with unit_of_work(_services().session_factory) as session:
+            user_id = _user_named(session, username).id if username else None
+            click.echo("id\tuser\tname\tprefix\tscopes\tcreated\tlast_used\texpires\tstate")
+            for t in list_tokens(session, _cli_actor(), user_id):
+                fields = [
+                    str(t.id),
+                    t.user.username,
+                    t.name,
+                    t.prefix,
+                    ",".join(t.scopes),
+                    _when(t.created_at),
+                    _when(t.last_used_at),
+                    _when(t.expires_at) if t.expires_at else "never",
+                    token_state(t),
+                ]
+                click.echo("\t".join(fields))
+    except RegistryError as exc:
+        _fail(exc)
+
+
+@tokens_cli.command("revoke")
+@click.argument("token")
+def tokens_revoke(token: str) -> None:
+    """Revoke a token by its id or its prefix (ag_..., as `tokens list` shows): it is refused at once."""
+    try:
+        with unit_of_work(_services().session_factory) as session:
+            revoked = revoke_token(session, _cli_actor(), token)
+            click.echo(
+                f"revoked token {revoked.id} {revoked.name} ({revoked.prefix}) of {revoked.user.username}"
+            )
     except RegistryError as exc:
         _fail(exc)
 

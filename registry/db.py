@@ -6,6 +6,8 @@ Owns engine creation (SQLite pragmas, PostgreSQL via psycopg 3). Must not import
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -86,12 +88,45 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+#: the instance folder and the database file (its WAL and shared-memory files follow the file's mode)
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def owner_only(path: Path, mode: int) -> None:
+    """Take group and other permissions off a file or folder of ours that has them."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077:
+        path.chmod(mode)
+
+
+def private_dir(path: Path) -> None:
+    """Make ``path`` (and missing parents) a folder only its owner can enter (0700)."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    owner_only(path, PRIVATE_DIR_MODE)
+
+
+def _private_sqlite_file(database: str) -> None:
+    """The SQLite file exists and is 0600 before SQLite opens it: SQLite gives the -wal and -shm files
+    the database file's mode, so they are private too. A folder made here is 0700."""
+    path = Path(database)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE))  # empty is a new database
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        owner_only(name, PRIVATE_FILE_MODE)
+
+
 def make_engine(url: str, **options: Any) -> Engine:
-    """Build an engine; SQLite gets WAL and foreign keys, its folder is created when missing."""
+    """Build an engine; SQLite gets WAL and foreign keys, its file is made owner-only (0600, in a 0700
+    folder when the folder is new)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            _private_sqlite_file(parsed.database)
         engine = create_engine(url, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -334,6 +334,26 @@ class ApiToken(Base):
     user: Mapped[User] = relationship()
 
 
+class WebSession(Base):
+    """A logged-in browser: the session cookie carries a random secret, the table its SHA-256 digest.
+
+    Logging out, a password reset or a deactivation sets ``revoked_at``, so a copied cookie stops
+    working at once; ``expires_at`` moves on with use (idle timeout), ``last_seen_at`` is coarse.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
 class ChangeLog(Base):
     """Who changed which registry object, when, from where, with before/after snapshots."""
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
+from webcore import protection
+
 if TYPE_CHECKING:
     from bootstrap import Services
 
@@ -36,6 +38,9 @@ def request_id() -> str:
 
 
 def init_app(app: Flask) -> None:
+    """The request's session and id; security headers and the 503 answer (``webcore.protection``)."""
+    protection.init_app(app)
+
     @app.teardown_appcontext
     def _close_session(exc: BaseException | None) -> None:
         session = g.pop("db_session", None)

@@ -1,7 +1,9 @@
 """Bearer-token authentication of the REST API: who the actor is, and whether the token may read/write.
 
 Runs before request validation, so a request without a usable token gets 401 (and a read-only token
-403) whatever its body. Role and site scoping stay in the registry use cases. May import flask.
+403) whatever its body. Role and site scoping stay in the registry use cases. Authentication only
+reads: the token's ``last_used_at`` is stamped after, in its own best-effort transaction, so a read
+never waits on (or fails for) a write lock. May import flask.
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from registry.accounts import authenticate_token
+from registry.accounts import check_token, record_token_use
 from registry.actors import Actor
 from registry.api.problems import insufficient_scope, unauthorized
 from registry.choices import TokenScope
 from registry.errors import Forbidden
-from webcore.context import db, request_id
+from webcore.context import db, request_id, services
 
 #: methods that only read; everything else needs ``registry:write``
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -42,11 +44,12 @@ def authenticate(write_scope: TokenScope = TokenScope.REGISTRY_WRITE) -> Respons
     secret = bearer_secret()
     if secret is None:
         return unauthorized("An `Authorization: Bearer <token>` header is required.")
-    session = db()
-    actor = authenticate_token(session, secret)
-    if actor is None:
+    use = check_token(db(), secret)
+    if use is None:
         return unauthorized("The token is unknown, revoked or expired.", invalid_token=True)
-    session.commit()  # keep the token's last_used_at even when the request fails later
+    if use.stamp_due:  # its own short transaction: kept even when the request fails later
+        record_token_use(services().engine, use.token_id)
+    actor = use.actor
     scope = TokenScope.REGISTRY_READ if request.method in READ_METHODS else write_scope
     try:
         actor.require_scope(scope)

@@ -26,7 +26,7 @@ _TOKEN_BLUEPRINTS = ("api", "calls_api")
 
 
 def init_app(app: Flask) -> None:
-    from registry.web import auth, csv_views, user_views, views  # noqa: F401  (routes register on bp)
+    from registry.web import auth, csv_views, token_views, user_views, views  # noqa: F401  (routes on bp)
 
     settings = app.extensions["anigate"].settings
     app.config.update(

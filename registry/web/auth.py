@@ -1,7 +1,8 @@
-"""Logins for the web app: Flask-Login sessions over the registry's users, with lock-out.
+"""Logins for the web app: Flask-Login over server-side sessions (``registry.logins``), with lock-out.
 
-The session keeps the user id and a fingerprint of the password hash, so a password change or a
-deactivated account ends every open session at the next request.
+The signed cookie carries a random session secret (the table keeps its digest) and a fingerprint of
+the password hash: logout, a password reset or a deactivation ends the session row, so a copied
+cookie is refused at once; a password changed by any other path still ends it through the fingerprint.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from wtforms.validators import DataRequired, Length
 
 from registry.accounts import actor_for_user, login
 from registry.actors import Actor
+from registry.choices import Role
+from registry.logins import end_web_session, find_web_session, record_seen, seen_due, start_web_session
 from registry.models import User
 from registry.web import bp
 from webcore.context import db, request_id, services
@@ -33,29 +36,40 @@ login_manager.session_protection = "strong"
 class WebUser(UserMixin):
     """The logged-in person for one request (loaded fresh from the database each time)."""
 
-    def __init__(self, user: User):
+    def __init__(self, user: User, session_secret: str):
         self.user = user
-        self.id = f"{user.id}:{_fingerprint(user)}"
+        self.session_secret = session_secret
+        #: what Flask-Login keeps in the cookie and hands back to :func:`_load_user`
+        self.id = f"{session_secret}:{_fingerprint(user)}"
         self.username = user.username
         self.role = user.role
 
     def actor(self) -> Actor:
         return actor_for_user(self.user, "web", request_id=request_id())
 
+    @property
+    def may_browse(self) -> bool:
+        """An integration (PBX) account sees only its own tokens; everyone else the registry."""
+        return bool(self.role != Role.INTEGRATION)
+
 
 def _fingerprint(user: User) -> str:
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
+def _lifetime() -> timedelta:
+    return timedelta(seconds=services().settings.session_lifetime_seconds)
+
+
 @login_manager.user_loader
 def _load_user(session_id: str) -> WebUser | None:
-    user_id, _, fingerprint = session_id.partition(":")
-    if not user_id.isdigit():
+    secret, _, fingerprint = session_id.rpartition(":")
+    web_session = find_web_session(db(), secret)
+    if web_session is None or _fingerprint(web_session.user) != fingerprint:
         return None
-    user = db().get(User, int(user_id))
-    if user is None or not user.is_active or _fingerprint(user) != fingerprint:
-        return None
-    return WebUser(user)
+    if seen_due(web_session):  # best effort, own transaction: a page view never waits on a lock
+        record_seen(services().engine, web_session.id, _lifetime())
+    return WebUser(web_session.user, secret)
 
 
 def current_actor() -> Actor:
@@ -77,6 +91,14 @@ def _safe_next(target: str | None) -> str:
     return url_for("registry.home")
 
 
+def failed_login_message(max_failures: int, lockout_seconds: int) -> str:
+    minutes = max(1, round(lockout_seconds / 60))
+    return (
+        f"Wrong username or password, or the account is locked: after {max_failures} failed logins "
+        f"in a row an account is locked for {minutes} minutes. Try again later or ask an administrator."
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"], endpoint="login")
 def login_page() -> Any:
     form = LoginForm()
@@ -89,20 +111,17 @@ def login_page() -> Any:
             max_failures=settings.login_max_failures,
             lockout=timedelta(seconds=settings.login_lockout_seconds),
         )
+        secret = start_web_session(db(), result.user, _lifetime()) if result.user is not None else ""
         db().commit()  # the failure count counts even when the login failed
         if result.user is not None:
             session.clear()  # no session fixation: a fresh session for the logged-in user
             session.permanent = True
-            login_user(WebUser(result.user))
+            login_user(WebUser(result.user, secret))
             return redirect(_safe_next(request.args.get("next")))
-        if result.locked_until is not None:
-            minutes = max(1, round(settings.login_lockout_seconds / 60))
-            form.password.errors = [
-                f"Too many failed logins: this account is locked for {minutes} minutes. "
-                "Try again later or ask an administrator."
-            ]
-        else:
-            form.password.errors = ["Wrong username or password."]
+        # wrong name, wrong password and locked account read the same: no hint which names exist
+        form.password.errors = [
+            failed_login_message(settings.login_max_failures, settings.login_lockout_seconds)
+        ]
         return render_template("registry/login.html", form=form), 401
     return render_template("registry/login.html", form=form)
 
@@ -116,6 +135,8 @@ class LogoutForm(FlaskForm):
 def logout() -> Response:
     if not LogoutForm().validate_on_submit():
         abort(400)
+    end_web_session(db(), current_user.session_secret)
+    db().commit()  # the session row ends here: a copy of the cookie is refused from now on
     logout_user()
     session.clear()
     flash("Logged out.", "success")
@@ -125,3 +146,27 @@ def logout() -> Response:
 @bp.app_context_processor
 def _inject() -> dict[str, Any]:
     return {"logout_form": LogoutForm() if current_user.is_authenticated else None}
+
+
+#: the pages of an integration (PBX) account: its own tokens, and logging in and out
+_INTEGRATION_ENDPOINTS = frozenset(
+    {
+        "registry.login",
+        "registry.logout",
+        "registry.static",
+        "registry.token_list",
+        "registry.token_create",
+        "registry.token_revoke",
+    }
+)
+
+
+@bp.before_request
+def _integration_accounts_see_only_their_tokens() -> Response | None:
+    if not current_user.is_authenticated or current_user.may_browse:
+        return None
+    if request.endpoint == "registry.home":
+        return redirect(url_for("registry.token_list"))
+    if request.endpoint not in _INTEGRATION_ENDPOINTS:
+        abort(403)
+    return None
