@@ -209,7 +209,7 @@ def build_blueprint(page_size: int, max_page_size: int) -> APIBlueprint:
         )
 
     bp.get(
-        "/calls/<int:id>",
+        "/calls/<id:id>",
         summary="Get a call",
         operation_id="get_call",
         tags=tags,

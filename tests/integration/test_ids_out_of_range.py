@@ -52,3 +52,9 @@ def _assert_pages_not_found(admin_client: Any, path: str, bad_id: str) -> None:
     for page in (f"/{path}/{bad_id}/edit", f"/{path}/{bad_id}/{last}"):
         resp = admin_client.post(page, data={"csrf_token": token})
         assert resp.status_code == 404, (page, resp.status_code)
+
+
+def test_a_call_id_out_of_range_is_404(client, session) -> None:
+    headers = bearer(session, "alice")
+    for bad_id in [*OUT_OF_RANGE, str(MAX_ID)]:
+        assert_problem(client.get(f"/api/v1/calls/{bad_id}", headers=headers), 404)
