@@ -230,7 +230,8 @@ def test_one_signal_to_the_process_group_stops_every_process_of_make_run(
         "run.sh": [p for p, c in tree.items() if "scripts/run.sh" in c],
         "worker": [p for p, c in tree.items() if c.endswith("worker.py")],
         "recorder": [p for p, c in tree.items() if "worker.py --recorder" in c],
-        "gunicorn": [p for p, c in tree.items() if c.startswith("gunicorn: ")],
+        # "gunicorn: master [wsgi:app]" with setproctitle, else ".venv/bin/python .venv/bin/gunicorn ..."
+        "gunicorn": [p for p, c in tree.items() if c.startswith("gunicorn: ") or "bin/gunicorn " in c],
     }
     assert {k: len(v) for k, v in kinds.items()} == {
         "make": 1,
