@@ -8,7 +8,7 @@ Single changes and CSV bulk imports both go through :func:`record_changes`, with
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -22,7 +22,9 @@ from registry.actors import Actor
 from registry.bulk import insert_rows
 from registry.choices import ChangeAction
 from registry.db import Base, before_commit, utcnow
+from registry.events import DeviceChanged, DeviceStatusChanged, DomainEvent
 from registry.models import ChangeLog, RegistryRevision
+from registry.outbox import add_events
 
 #: columns never copied into the log (secrets, noise)
 _SKIP = {"password_hash", "digest", "created_at", "updated_at"}
@@ -76,6 +78,7 @@ class Change:
 def record_changes(session: Session, actor: Actor, changes: Iterable[Change]) -> int:
     """Append change-log rows in the caller's transaction; returns how many were written."""
     now = utcnow()
+    changes = list(changes)
     rows = [
         {
             "at": now,
@@ -94,6 +97,7 @@ def record_changes(session: Session, actor: Actor, changes: Iterable[Change]) ->
         if c.action != ChangeAction.UPDATE or c.before != c.after
     ]
     insert_rows(session, ChangeLog, rows)
+    add_events(session, device_events(now, actor, [c for c in changes if c.object_type == "device"]))
     if any(row["object_type"] not in ACCOUNT_OBJECTS for row in rows):
         before_commit(session, "registry_revision", bump_revision)
     return len(rows)
@@ -118,3 +122,46 @@ def bump_revision(session: Session) -> None:
         set_={"value": table.c.value + 1, "changed_at": stmt.excluded.changed_at},
     )
     session.execute(stmt)
+
+
+#: what a building-management system shows for a registry status (``overdue`` and ``fault`` come
+#: from alarms; a pending device is not shown)
+BMS_STATUS = {"active": "online", "maintenance": "maintenance", "decommissioned": "decommissioned"}
+
+
+def device_events(at: datetime, actor: Actor, changes: Sequence[Change]) -> list[DomainEvent]:
+    """``DeviceChanged`` for each device change, and ``DeviceStatusChanged`` when what a BMS shows for
+    the device moved (created, status changed, deleted)."""
+    out: list[DomainEvent] = []
+    for c in changes:
+        before, after = c.before or {}, c.after or {}
+        if c.action == ChangeAction.UPDATE and before == after:
+            continue
+        keys = list(dict.fromkeys([*before, *after]))
+        diff = {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}
+        current = after or before
+        out.append(
+            DeviceChanged(
+                occurred_at=at,
+                device_id=c.object_id,
+                site_id=current.get("site_id"),
+                action=c.action.value,
+                ani=current.get("ani"),
+                changes=diff,
+                by=actor.name,
+            )
+        )
+        was = BMS_STATUS.get(before.get("status", "")) if before else None
+        now = BMS_STATUS.get(after.get("status", "")) if after else "decommissioned"
+        if now is not None and now != was:
+            out.append(
+                DeviceStatusChanged(
+                    occurred_at=at,
+                    device_id=c.object_id,
+                    site_id=current.get("site_id"),
+                    status=now,
+                    previous=was,
+                    reason=f"{c.action.label.lower()} by {actor.name}",
+                )
+            )
+    return out

@@ -160,7 +160,9 @@ def _run_before_commit(session: Session) -> None:
     if not hooks:
         return
     session.flush()  # pending ORM writes take their locks before the hooks do, not after
-    for hook in list(hooks.values()):
+    # in key order: hooks that lock counter rows ("outbox", "registry_revision") take them in the
+    # same order in every transaction, so two writers never wait on each other's counter
+    for _key, hook in sorted(hooks.items()):
         hook(session)
     session.info.pop(_BEFORE_COMMIT, None)
 

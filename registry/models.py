@@ -390,3 +390,43 @@ class RegistryRevision(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger)
     changed_at: Mapped[datetime]
+
+
+class OutboxEvent(Base):
+    """A domain event (``registry.events``), written in the transaction of the change that caused it.
+
+    ``seq`` is given at commit, under the ``outbox_sequence`` row lock (``registry.outbox``): events
+    become visible in ``seq`` order, so a reader that has seen ``seq`` N has seen every event before
+    it. ``id`` is the insert order and is not: on PostgreSQL a late commit can hold a lower id.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_center_seq", "center_id", "seq"),
+        Index("ix_outbox_site_seq", "site_id", "seq"),
+        Index("ix_outbox_device_seq", "device_id", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(48), index=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    #: what the event is about, for scoped readers (an operator's center, a manager's sites)
+    center_id: Mapped[int | None] = mapped_column(Integer)
+    site_id: Mapped[int | None] = mapped_column(Integer)
+    device_id: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class OutboxSequence(Base):
+    """The outbox's commit-order counter: one row, moved by the number of events a transaction
+    writes, as its last statement before the commit (``registry.outbox``)."""
+
+    __tablename__ = "outbox_sequence"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)

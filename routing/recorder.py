@@ -24,7 +24,9 @@ from registry.actors import Actor
 from registry.choices import DeviceKind, DeviceStatus
 from registry.errors import RegistryError
 from registry.models import Device
+from registry.outbox import add_events
 from registry.services import create_object
+from routing.callevents import call_events
 from routing.journal import JournalReader, Position
 from routing.models import CallRecord, JournalCheckpoint
 
@@ -199,9 +201,12 @@ class CallRecorder:
         return False
 
     def _store(self, session: Session, records: Sequence[dict[str, Any]]) -> None:
-        calls = [call_row(r) for r in records if r.get("type") == "call"]
+        call_records = [r for r in records if r.get("type") == "call"]
+        calls = [call_row(r) for r in call_records]
         if calls:
             insert_calls(session, calls)
+            # the call rows and their events commit together, with the checkpoint
+            add_events(session, call_events(session, calls, call_records))
         last_call: dict[int, datetime] = {}
         for c in calls:
             if c.get("device_id") is not None:

@@ -206,6 +206,7 @@ def call_record(
         "test_call": decision.test_call,
         "adopt_site_id": decision.adopt_site_id,
         "targets": [t.uri for t in decision.targets],
+        "target_center_ids": list(dict.fromkeys(t.center_id for t in decision.targets if t.center_id)),
         "reason": decision.reason,
         "anomalies": decision.anomaly_dicts(),
     }

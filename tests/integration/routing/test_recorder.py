@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from registry.events import CallRouted
 from registry.models import ChangeLog, Device
+from registry.outbox import head, read_events
 from routing.journal import JournalWriter
 from routing.models import CallRecord, JournalCheckpoint
 from routing.recorder import CallRecorder
@@ -145,3 +147,56 @@ def test_a_site_takes_at_most_max_pending_devices(services, session, tmp_path, c
     assert pending == ["+493099990000", "+493099990001", "+493099990002"]
     assert "site 1 already has 3 pending devices" in caplog.text
     assert session.scalar(select(func.count()).select_from(CallRecord)) == 5  # every call recorded
+
+
+def test_each_recorded_call_commits_its_call_routed_event_with_the_place(services, session, tmp_path) -> None:
+    est = f.estate(session)
+    dev, loc, site = est["device"], est["location"], est["site"]
+    mark = head(session)  # the estate's own device events come before
+    w = JournalWriter(tmp_path)
+    for n in range(3):
+        rec = _call(n, dev.id)
+        rec.update(
+            site_id=site.id,
+            center_id=est["center"].id,
+            target_center_ids=[est["center"].id],
+            anomalies=[{"code": "out_of_hours", "severity": "warning", "evidence": {}}],
+        )
+        w.append(rec)
+    w.append(_call(3))  # an unknown caller: no device, no place
+    assert CallRecorder(services.session_factory, tmp_path).drain() == 4
+    events = read_events(session, after=mark)
+    assert [e.event.type for e in events] == ["call.routed"] * 4
+    assert [e.event.call_id for e in events] == ["call-0@pbx", "call-1@pbx", "call-2@pbx", "call-3@pbx"]
+    first = events[0].event
+    assert isinstance(first, CallRouted)
+    assert (first.device_id, first.device_kind, first.site_id, first.site_name) == (
+        dev.id,
+        "elevator_phone",
+        site.id,
+        site.name,
+    )
+    assert (first.building, first.location, first.floor, first.camera_ref) == (
+        loc.building,
+        loc.name,
+        loc.floor,
+        loc.camera_ref,
+    )
+    assert first.center_name == est["center"].name and first.target_center_ids == (est["center"].id,)
+    assert first.anomalies[0]["code"] == "out_of_hours"
+    assert first.occurred_at == datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+    assert events[0].center_id == est["center"].id and events[0].device_id == dev.id
+    unknown = events[3].event
+    assert isinstance(unknown, CallRouted) and unknown.device_id is None and unknown.site_name == ""
+    # the rows and their events are one transaction: as many events as call rows
+    assert session.scalar(select(func.count()).select_from(CallRecord)) == 4
+
+
+def test_a_failed_batch_writes_neither_rows_nor_events(services, session, tmp_path) -> None:
+    w = JournalWriter(tmp_path)
+    w.append(_call(0))
+    w.append({"type": "call", "record_id": "broken"})  # no received_at: the batch fails
+    with pytest.raises(KeyError):
+        CallRecorder(services.session_factory, tmp_path).drain_once()
+    assert read_events(session) == []
+    assert session.scalar(select(func.count()).select_from(CallRecord)) == 0
