@@ -26,6 +26,26 @@ def _bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+#: severities whose alarms have an acknowledgement deadline (X.733 names)
+DEADLINE_SEVERITIES = ("critical", "major", "minor", "warning")
+
+
+def _deadlines(value: str) -> dict[str, float]:
+    """``critical=45,major=300`` -> seconds per severity; ``none`` -> no deadline at all."""
+    out: dict[str, float] = {}
+    if value.strip().lower() == "none":
+        return out
+    for part in value.split(","):
+        name, sep, seconds = part.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in DEADLINE_SEVERITIES:
+            raise ValueError(f"expected severity=seconds with a severity of {', '.join(DEADLINE_SEVERITIES)}")
+        out[name] = float(seconds)
+        if not out[name] > 0:
+            raise ValueError(f"the deadline of {name} must be more than 0 seconds")
+    return out
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every tunable of anigate, with its documented default (see README, "Configuration")."""
@@ -82,6 +102,20 @@ class Settings:
     login_lockout_seconds: int = 900
     #: idle web sessions end after this many seconds
     session_lifetime_seconds: int = 12 * 3600
+    #: seconds within which an alarm of a severity must be acknowledged before it is escalated to the
+    #: next center of the call's targets (ASME A17.1: 45 s for a lift alarm)
+    ack_deadlines: Mapping[str, float] = field(default_factory=lambda: {"critical": 45.0})
+    #: EN 81-28: a lift phone's test call may be this late before ``missed_test_call`` is raised
+    test_call_grace_minutes: float = 15.0
+    #: a device that sent OPTIONS keep-alives and is quiet this long raises ``heartbeat_lost``
+    heartbeat_timeout_minutes: float = 10.0
+    #: calls, events and closed alarms are kept this long
+    retention_days: int = 400
+    #: run the supervision jobs in this worker (each tick runs once among all workers of a database)
+    jobs: bool = True
+    #: how often the supervision (test calls, heartbeats) and the deadline jobs run, in seconds
+    supervision_interval: float = 60.0
+    deadline_interval: float = 5.0
     #: Extra engine options (tests use them); not read from the environment.
     engine_options: Mapping[str, object] = field(default_factory=dict)
 
@@ -102,6 +136,11 @@ class Settings:
         for name in ("sip_tcp_max_connections", "sip_tcp_max_per_source", "sip_tcp_max_per_trusted_source"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ANIGATE_{name.upper()} must be at least 1")
+        for name in ("supervision_interval", "deadline_interval", "test_call_grace_minutes"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ANIGATE_{name.upper()} must be more than 0")
+        if self.retention_days < 1:
+            raise ValueError("ANIGATE_RETENTION_DAYS must be at least 1")
         if self.repeat_caller_window < 0:
             raise ValueError("ANIGATE_REPEAT_CALLER_WINDOW must be 0 (off) or more seconds")
 
@@ -138,6 +177,13 @@ class Settings:
         "ANIGATE_SESSION_LIFETIME_SECONDS": ("session_lifetime_seconds", int),
         "ANIGATE_REPEAT_CALLER_WINDOW": ("repeat_caller_window", float),
         "ANIGATE_STIR_TRUST_DIR": ("stir_trust_dir", Path),
+        "ANIGATE_ACK_DEADLINES": ("ack_deadlines", _deadlines),
+        "ANIGATE_TEST_CALL_GRACE_MINUTES": ("test_call_grace_minutes", float),
+        "ANIGATE_HEARTBEAT_TIMEOUT_MINUTES": ("heartbeat_timeout_minutes", float),
+        "ANIGATE_RETENTION_DAYS": ("retention_days", int),
+        "ANIGATE_JOBS": ("jobs", _bool),
+        "ANIGATE_SUPERVISION_INTERVAL": ("supervision_interval", float),
+        "ANIGATE_DEADLINE_INTERVAL": ("deadline_interval", float),
     }
 
     @classmethod

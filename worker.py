@@ -1,5 +1,6 @@
 """The background process: SIP listener, registry snapshot refresher, the supervised call recorder
-process (``python worker.py --recorder FD`` is its entry point) and the worker's health row.
+process (``python worker.py --recorder FD`` is its entry point; it raises the alarms of the calls it
+records), the supervision jobs (APScheduler) and the worker's health row.
 
 ``python worker.py`` runs until SIGTERM or SIGINT, then stops listening, has the recorder drain the
 call journal (what a deadline or an absent database leaves stays in the journal for the next start)
@@ -25,12 +26,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from alarms.choices import PerceivedSeverity
+from alarms.jobs import JobRunner, JobSettings, build_scheduler
+from alarms.service import AlarmService
 from bootstrap import build_services
 from config import Settings
 from registry.db import utcnow
@@ -83,6 +87,22 @@ def listener_config(settings: Settings) -> ListenerConfig:
         tcp_max_connections=settings.sip_tcp_max_connections,
         tcp_max_per_source=settings.sip_tcp_max_per_source,
         tcp_max_per_trusted_source=settings.sip_tcp_max_per_trusted_source,
+    )
+
+
+def alarm_service(settings: Settings) -> AlarmService:
+    deadlines = {PerceivedSeverity(k): timedelta(seconds=v) for k, v in settings.ack_deadlines.items()}
+    return AlarmService(ack_deadlines=deadlines)
+
+
+def job_settings(settings: Settings) -> JobSettings:
+    return JobSettings(
+        test_call_grace=timedelta(minutes=settings.test_call_grace_minutes),
+        heartbeat_timeout=timedelta(minutes=settings.heartbeat_timeout_minutes),
+        retention=timedelta(days=settings.retention_days),
+        supervision_every=settings.supervision_interval,
+        deadlines_every=settings.deadline_interval,
+        expiry_every=max(settings.deadline_interval, min(30.0, settings.supervision_interval)),
     )
 
 
@@ -144,8 +164,12 @@ def run_recorder(settings: Settings, control_fd: int) -> int:
     services = build_services(settings)
     assert settings.journal_dir is not None
     log.info("recording the calls of %s", settings.journal_dir)
+    # alarms are raised here, in each batch's transaction with its calls: never on the SIP loop
     recorder = CallRecorder(
-        services.session_factory, settings.journal_dir, max_pending=settings.max_pending_devices
+        services.session_factory,
+        settings.journal_dir,
+        max_pending=settings.max_pending_devices,
+        observers=[alarm_service(settings).on_calls],
     )
     try:
         recorder.run(stop.wait)
@@ -480,13 +504,14 @@ async def serve(settings: Settings) -> None:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     await server.start()
-    reporter = StatusReporter(
-        services.session_factory,
-        f"{socket.gethostname()}:{settings.sip_host}:{server.port}",
-        supervisor,
-        settings.journal_dir,
-    )
+    name = f"{socket.gethostname()}:{settings.sip_host}:{server.port}"
+    reporter = StatusReporter(services.session_factory, name, supervisor, settings.journal_dir)
     reporter.start()
+    scheduler = None
+    if settings.jobs:  # each tick runs once among the workers of the database (alarms.jobs)
+        runner = JobRunner(services.session_factory, name, alarm_service(settings), job_settings(settings))
+        scheduler = build_scheduler(runner)
+        scheduler.start()
     print(f"READY {settings.sip_host} {server.port}", flush=True)
 
     await stop.wait()
@@ -495,6 +520,8 @@ async def serve(settings: Settings) -> None:
     await server.stop()
     journal.close()  # the last call is journaled: the recorder's drain takes all
     _, code = await asyncio.gather(asyncio.to_thread(refresher.stop), supervisor.stop())
+    if scheduler is not None:  # a running job finishes its tick (they take well under a second)
+        await asyncio.to_thread(scheduler.shutdown, True)
     await asyncio.to_thread(reporter.stop)
     services.close()
     log.info(

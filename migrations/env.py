@@ -9,6 +9,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
+import alarms.models  # noqa: F401
 import registry.models  # noqa: F401  (registers every table on the metadata)
 import routing.models  # noqa: F401
 from config import Settings

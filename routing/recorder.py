@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from registry.actors import Actor
 from registry.choices import DeviceKind, DeviceStatus
 from registry.errors import RegistryError
+from registry.events import CallRouted
 from registry.models import Device
 from registry.outbox import add_events
 from registry.services import create_object
@@ -31,6 +32,9 @@ from routing.journal import JournalReader, Position
 from routing.models import CallRecord, JournalCheckpoint
 
 log = logging.getLogger(__name__)
+
+#: called with each batch's calls inside the batch's transaction (``worker.py`` wires the alarm engine)
+CallObserver = Callable[[Session, Sequence[CallRouted]], None]
 
 _CALL_COLUMNS = {c.key for c in CallRecord.__table__.columns} - {"id"}
 
@@ -113,6 +117,7 @@ class CallRecorder:
         idle_sleep: float = 0.05,
         max_backoff: float = 5.0,
         max_pending: int = 500,
+        observers: Sequence[CallObserver] = (),
     ):
         self.factory = factory
         self.reader = JournalReader(journal_dir, name)
@@ -121,6 +126,9 @@ class CallRecorder:
         self.idle_sleep = idle_sleep
         self.max_backoff = max_backoff
         self.max_pending = max_pending
+        self.observers = tuple(observers)
+        #: batches whose observers failed (their calls were recorded all the same)
+        self.observer_failures = 0
         self.recorded = 0
         self.torn = 0
         self._pos: Position | None = None
@@ -206,7 +214,9 @@ class CallRecorder:
         if calls:
             insert_calls(session, calls)
             # the call rows and their events commit together, with the checkpoint
-            add_events(session, call_events(session, calls, call_records))
+            events = call_events(session, calls, call_records)
+            add_events(session, events)
+            self._observe(session, events)
         last_call: dict[int, datetime] = {}
         for c in calls:
             if c.get("device_id") is not None:
@@ -232,6 +242,17 @@ class CallRecorder:
                 if r["device_id"] not in beats or at > beats[r["device_id"]]:
                     beats[r["device_id"]] = at
         self._move_times(session, Device.last_heartbeat_at, beats)
+
+    def _observe(self, session: Session, events: Sequence[CallRouted]) -> None:
+        """Hand the batch's calls to the observers (the alarm engine) in the batch's transaction, each
+        in a SAVEPOINT: an observer that fails loses its own writes, never the call records."""
+        for observer in self.observers:
+            try:
+                with session.begin_nested():
+                    observer(session, events)
+            except Exception:
+                self.observer_failures += 1
+                log.exception("%s failed on %d calls; they are recorded without it", observer, len(events))
 
     @staticmethod
     def _move_times(session: Session, column: Any, times: dict[int, datetime]) -> None:

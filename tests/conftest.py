@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+import alarms.models  # noqa: F401  (alarm tables on the metadata)
 import routing.models  # noqa: F401  (call tables on the metadata)
 from app import create_app
 from bootstrap import Services, build_services
