@@ -1,0 +1,95 @@
+"""Over real SIP: a registered lift phone calls (sipp), and within 2 s the worker's recorder has raised
+an active, unacknowledged ``lift_emergency`` naming the device and its place, with the outbox holding
+the call's ``CallRouted`` and then its ``AlarmRaised``."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import select
+
+from alarms.models import Alarm
+from registry.outbox import read_events
+from registry.services import create_object, update_object
+from tests import factories as f
+from tests.e2e.sipp import run_sipp
+
+ADMIN = f.ADMIN
+
+
+@pytest.fixture
+def lift_place(estate_db):  # type: ignore[no-untyped-def]
+    """The e2e estate's lift phone hangs in cabin 'Lift 1', North core, floor 12."""
+    with estate_db.factory() as s:
+        loc = create_object(
+            s,
+            ADMIN,
+            "location",
+            {
+                "site": estate_db.objects["site"].id,
+                "kind": "elevator_cabin",
+                "name": "Lift 1",
+                "building": "North core",
+                "floor": "12",
+                "camera_ref": "cam-17",
+            },
+        )
+        update_object(s, ADMIN, "device", estate_db.objects["lift"].id, {"location": loc.id})
+        s.commit()
+    return loc
+
+
+def test_a_lift_call_raises_a_lift_emergency_within_2_s_after_its_call_routed(
+    lift_place, estate_db, worker, tmp_path
+) -> None:
+    result = run_sipp(
+        tmp_path,
+        worker.port,
+        headers=["P-Asserted-Identity: <tel:+493012345678>"],
+    )
+    answered = time.monotonic()
+    assert result.returncode == 0, result.output + worker.log()[-2000:]
+    (call_id,) = result.values("ANSWERED")
+    lift = estate_db.objects["lift"]
+
+    alarm = None
+    while time.monotonic() - answered < 2.0 and alarm is None:
+        with estate_db.factory() as s:
+            alarm = s.scalars(select(Alarm).where(Alarm.call_id == call_id)).first()
+        if alarm is None:
+            time.sleep(0.05)
+    assert alarm is not None, f"no alarm within 2 s of the 302\n{worker.log()[-3000:]}"
+    assert (alarm.kind.value, alarm.state.value, alarm.severity.value, alarm.latched) == (
+        "lift_emergency",
+        "active_unacknowledged",
+        "critical",
+        True,
+    )
+    assert (alarm.device_id, alarm.site_id, alarm.center_id) == (
+        lift.id,
+        estate_db.objects["site"].id,
+        estate_db.objects["berlin"].id,
+    )
+    assert (
+        alarm.specific_problem == "Emergency call from +493012345678 (Tower A, North core, Lift 1, floor 12)"
+    )
+
+    with estate_db.factory() as s:
+        events = [e for e in read_events(s, limit=10_000) if getattr(e.event, "call_id", None) == call_id]
+    assert [e.event.type for e in events] == ["call.routed", "alarm.raised"]
+    routed, raised = (e.event for e in events)
+    assert (routed.device_id, routed.building, routed.location, routed.floor, routed.camera_ref) == (  # type: ignore[attr-defined]
+        lift.id,
+        "North core",
+        "Lift 1",
+        "12",
+        "cam-17",
+    )
+    assert (raised.alarm_id, raised.building, raised.location, raised.floor) == (  # type: ignore[attr-defined]
+        alarm.id,
+        "North core",
+        "Lift 1",
+        "12",
+    )
+    assert events[0].seq < events[1].seq
