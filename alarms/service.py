@@ -42,6 +42,7 @@ from registry.events import (
     AlarmShelved,
     AlarmSuppressed,
     CallRouted,
+    DeviceStatusChanged,
 )
 from registry.models import Device, Location, Site
 from registry.outbox import add_event
@@ -55,6 +56,9 @@ DEFAULT_ACK_DEADLINES: Mapping[PerceivedSeverity, timedelta] = {
 
 #: who the engine and its jobs are in transitions and events
 ENGINE = "anigate"
+
+#: what a building-management system shows for a device while an alarm of these kinds is open on it
+DEVICE_STATUS = {AlarmKind.MISSED_TEST_CALL: "overdue", AlarmKind.HEARTBEAT_LOST: "fault"}
 
 #: longest an operator may shelve an alarm (ISA-18.2 wants shelving time-limited)
 MAX_SHELVE = timedelta(hours=24)
@@ -425,6 +429,7 @@ class AlarmService:
             self._emit(session, AlarmSuppressed, alarm, by=ENGINE, note=note, silence_id=alarm.silence_id)
         else:
             self._emit(session, AlarmRaised, alarm, by=ENGINE, **self._raised_fields(session, alarm, place))
+        self._device_status(session, alarm, DEVICE_STATUS.get(alarm.kind), "online", at)
         return alarm
 
     def _raised_fields(
@@ -473,6 +478,13 @@ class AlarmService:
         note = "rescue ended (from the device)" if end.rescue else "the condition ended"
         self._move(session, alarm, action, None, note, at)
         self._emit(session, AlarmCleared, alarm, by=ENGINE, note=note)
+        self._device_status(
+            session,
+            alarm,
+            "online" if alarm.kind in DEVICE_STATUS else None,
+            DEVICE_STATUS.get(alarm.kind),
+            at,
+        )
         self.release_inhibited(session, alarm)  # a trunk speaks again: its devices' own alarms count
         return True
 
@@ -527,6 +539,26 @@ class AlarmService:
                 user_id=actor.user_id if actor is not None else None,
                 note=note,
             )
+        )
+
+    @staticmethod
+    def _device_status(
+        session: Session, alarm: Alarm, status: str | None, previous: str | None, at: datetime
+    ) -> None:
+        """A device's EN 81-28 state moved (``overdue``, ``fault``, back ``online``): the event a BMS
+        keeps as the device's retained status."""
+        if status is None or alarm.device_id is None:
+            return
+        add_event(
+            session,
+            DeviceStatusChanged(
+                occurred_at=at,
+                device_id=alarm.device_id,
+                site_id=alarm.site_id,
+                status=status,
+                previous=previous,
+                reason=f"alarm {alarm.id}: {alarm.kind.label.lower()}",
+            ),
         )
 
     def _emit(self, session: Session, cls: type[AlarmEvent], alarm: Alarm, **extra: object) -> None:

@@ -173,6 +173,9 @@ class Trunk(Timestamped, Base):
     #: header that marks an EN 81-28 test call on this trunk: ``Name`` (present) or ``Name: value``
     #: (value contained, case-insensitive); empty: no marker
     test_call_marker: Mapped[str] = mapped_column(String(200), default="")
+    #: header that marks a "rescue ended" call of a lift phone (EN 81-28: it closes the device's
+    #: latched lift alarm), written like ``test_call_marker``; empty: operators reset by hand
+    rescue_ended_marker: Mapped[str] = mapped_column(String(200), default="")
     #: opt-in: an unknown caller on this trunk is added to this site as a *pending* device, for a
     #: facility manager of the site to adopt (status active) or reject (status decommissioned)
     pending_site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"))

@@ -553,6 +553,7 @@ def clean_trunk(lk: Lookups, data: Mapping[str, Any], own: Trunk | None) -> dict
         e["default_region"] = f"{region!r} is not an ISO 3166 country code"
     v["default_region"] = region
     v["test_call_marker"] = _test_call_marker(data, "test_call_marker", e)
+    v["rescue_ended_marker"] = _test_call_marker(data, "rescue_ended_marker", e)
     pending_site = _ref(lk.site, data, "pending_site", e, "site")
     v["pending_site_id"] = pending_site and pending_site.id
     if "name" not in e:

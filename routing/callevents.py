@@ -89,6 +89,7 @@ def _event(
         priority=c.get("priority") or "",
         line=c.get("line") or "",
         test_call=bool(c.get("test_call")),
+        rescue_ended=bool(rec.get("rescue_ended")),
         reason=c.get("reason") or "",
         anomalies=tuple(c.get("anomalies") or ()),
     )

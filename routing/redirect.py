@@ -209,4 +209,8 @@ def call_record(
         "target_center_ids": list(dict.fromkeys(t.center_id for t in decision.targets if t.center_id)),
         "reason": decision.reason,
         "anomalies": decision.anomaly_dicts(),
+        # EN 81-28 "rescue ended" from the device: closes its latched lift alarm (alarms, off the loop)
+        "rescue_ended": bool(
+            device and trunk and trunk.rescue_ended_marker and has_marker(req, trunk.rescue_ended_marker)
+        ),
     }

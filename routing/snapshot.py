@@ -128,6 +128,8 @@ class TrunkEntry:
     test_call_marker: str = ""
     #: unknown callers are added to this site as pending devices (None: not on this trunk)
     pending_site_id: int | None = None
+    #: ``Name`` or ``Name: value`` of the header marking a lift phone's "rescue ended" call
+    rescue_ended_marker: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,6 +500,7 @@ def load_snapshot(session: Session, options: SnapshotOptions = SnapshotOptions()
             tuple(ipaddress.ip_network(a, strict=False) for a in t.source_addresses),
             t.test_call_marker or "",
             t.pending_site_id,
+            t.rescue_ended_marker or "",
         )
         for t in session.scalars(select(Trunk))
     ]

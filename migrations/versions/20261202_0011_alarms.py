@@ -20,6 +20,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("trunks", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("rescue_ended_marker", sa.String(length=200), server_default="", nullable=False)
+        )
     op.create_table('alarm_rules',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('trigger', sa.Enum('emergency_call', 'call_flood', 'wrong_trunk', 'out_of_hours', 'low_attestation', 'unknown_ani', 'decommissioned_device', 'missed_test_call', 'heartbeat_lost', 'trunk_silent', 'site_silent', name='alarm_trigger', native_enum=False, create_constraint=True, length=40), nullable=False),
@@ -117,6 +121,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("trunks", schema=None) as batch_op:
+        batch_op.drop_column("rescue_ended_marker")
     with op.batch_alter_table('alarm_transitions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_alarm_transitions_alarm_id'))
 

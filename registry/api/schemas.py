@@ -352,6 +352,7 @@ class TrunkCreate(_Input):
     default_region: Region
     expects_attestation: bool = False
     test_call_marker: TestCallMarker = ""
+    rescue_ended_marker: TestCallMarker = ""
     pending_site: Ref | None = Field(
         None, description="opt-in: unknown callers on this trunk are added to this site as pending devices"
     )
@@ -560,6 +561,7 @@ class Trunk(_Output):
     default_region: str
     expects_attestation: bool
     test_call_marker: str
+    rescue_ended_marker: str
     pending_site_id: int | None
     notes: str
 

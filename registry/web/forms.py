@@ -192,6 +192,11 @@ class TrunkForm(ResourceForm):
     test_call_marker = StringField(
         "Test-call marker", description="SIP header marking test calls: X-Alarm-Type: test"
     )
+    rescue_ended_marker = StringField(
+        "Rescue-ended marker",
+        description="SIP header of a lift phone's 'rescue ended' call, which closes its lift alarm: "
+        "X-Alarm-Type: rescue-ended",
+    )
     pending_site = _select(
         "Pending site", description="Unknown callers on this trunk are added here for adoption."
     )

@@ -319,6 +319,7 @@ def trunk_props(t: Trunk, now: datetime) -> list[Prop]:
         Prop("default_region", "Default region", text(t.default_region)),
         Prop("expects_attestation", "Expects attestation", text(t.expects_attestation)),
         Prop("test_call_marker", "Test-call marker", text(t.test_call_marker)),
+        Prop("rescue_ended_marker", "Rescue-ended marker", text(t.rescue_ended_marker)),
         Prop("pending_site", "Pending site", site_cell(t.pending_site)),
         Prop("notes", "Notes", text(t.notes, multiline=True)),
         Prop(

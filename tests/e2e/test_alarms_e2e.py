@@ -7,9 +7,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from alarms.models import Alarm
+from alarms.models import Alarm, AlarmTransition
+from alarms.service import AlarmService
+from registry.actors import Actor
 from registry.outbox import read_events
 from registry.services import create_object, update_object
 from tests import factories as f
@@ -93,3 +95,58 @@ def test_a_lift_call_raises_a_lift_emergency_within_2_s_after_its_call_routed(
         "12",
     )
     assert events[0].seq < events[1].seq
+
+
+def _wait_for(factory, check, timeout: float = 3.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        with factory() as s:
+            value = check(s)
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def rescue_marker(estate_db):  # type: ignore[no-untyped-def]
+    with estate_db.factory() as s:
+        update_object(
+            s,
+            ADMIN,
+            "trunk",
+            estate_db.objects["loop"].id,
+            {"rescue_ended_marker": "X-Alarm-Type: rescue-ended"},
+        )
+        s.commit()
+
+
+def test_the_lifts_rescue_ended_call_closes_its_acknowledged_lift_alarm(
+    rescue_marker, lift_place, estate_db, worker, tmp_path
+) -> None:
+    pai = "P-Asserted-Identity: <tel:+493012345678>"
+    first = run_sipp(tmp_path, worker.port, headers=[pai])
+    assert first.returncode == 0, first.output
+    (call_id,) = first.values("ANSWERED")
+    alarm = _wait_for(
+        estate_db.factory, lambda s: s.scalars(select(Alarm).where(Alarm.call_id == call_id)).first()
+    )
+    assert alarm is not None and alarm.state.value == "active_unacknowledged"
+    with estate_db.factory() as s:
+        AlarmService().acknowledge(s, Actor.system("test", "olga"), alarm.id)
+        s.commit()
+
+    # the technician's "rescue ended" from the lift phone: routed as any call, and it closes the alarm
+    done = run_sipp(tmp_path, worker.port, headers=[pai, "X-Alarm-Type: rescue-ended"])
+    assert done.returncode == 0, done.output
+    closed = _wait_for(
+        estate_db.factory,
+        lambda s: s.scalars(select(Alarm).where(Alarm.id == alarm.id, Alarm.state == "closed")).first(),
+    )
+    assert closed is not None, worker.log()[-3000:]
+    with estate_db.factory() as s:
+        assert s.scalar(select(func.count()).select_from(Alarm)) == 1  # the rescue call raised nothing
+        notes = [
+            t.action.value
+            for t in s.scalars(select(AlarmTransition).where(AlarmTransition.alarm_id == alarm.id))
+        ]
+    assert notes == ["raise", "acknowledge", "rescue_ended"]

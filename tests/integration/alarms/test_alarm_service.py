@@ -527,3 +527,20 @@ def test_a_device_that_stops_its_heartbeats_raises_heartbeat_lost_until_it_is_ba
     dev.last_heartbeat_at = clock()  # type: ignore[union-attr]
     session.commit()
     assert check_heartbeats(session, svc, clock()) == (0, 1)
+
+
+def test_a_missed_test_call_makes_the_device_overdue_and_its_next_call_online_again(
+    session, svc, est, clock
+) -> None:
+    _set_last_test(session, est["device"].id, clock() - timedelta(hours=100))
+    mark = head(session)
+    check_test_calls(session, svc, clock())
+    session.commit()
+    svc.on_calls(session, [routed(est, clock, 1, test_call=True, line="test")])
+    session.commit()
+    statuses = [
+        (e.event.status, e.event.previous)  # type: ignore[attr-defined]
+        for e in read_events(session, after=mark)
+        if e.event.type == "device.status_changed"
+    ]
+    assert statuses == [("overdue", "online"), ("online", "overdue")]
