@@ -9,15 +9,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from alarms.choices import PerceivedSeverity
+from alarms.service import AlarmService
 from config import Settings
 from registry.db import PRIVATE_FILE_MODE, make_engine, make_session_factory, owner_only, private_dir, utcnow
+from routing.recorder import CallObserver
 
 
 @dataclass
@@ -28,6 +31,13 @@ class Services:
     engine: Engine
     session_factory: sessionmaker[Session]
     clock: Callable[[], datetime]
+    #: the alarm engine: fed by the recorder's batches and the route API, used by the alarm API
+    alarms: AlarmService
+
+    @property
+    def call_observers(self) -> list[CallObserver]:
+        """What sees each recorded call in its transaction (the recorder's batch, the route API)."""
+        return [self.alarms.on_calls]
 
     def close(self) -> None:
         self.engine.dispose()
@@ -38,13 +48,20 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
     engine = overrides.pop("engine", None) or make_engine(
         settings.database_url, **dict(settings.engine_options)
     )
+    clock = overrides.pop("clock", utcnow)
     return Services(
         settings=settings,
         engine=engine,
         session_factory=overrides.pop("session_factory", None) or make_session_factory(engine),
-        clock=overrides.pop("clock", utcnow),
+        clock=clock,
+        alarms=overrides.pop("alarms", None) or alarm_service(settings, clock),
         **overrides,
     )
+
+
+def alarm_service(settings: Settings, clock: Callable[[], datetime] = utcnow) -> AlarmService:
+    deadlines = {PerceivedSeverity(k): timedelta(seconds=v) for k, v in settings.ack_deadlines.items()}
+    return AlarmService(clock, ack_deadlines=deadlines)
 
 
 def secret_key(settings: Settings) -> str:

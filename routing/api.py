@@ -30,7 +30,7 @@ from routing.service import fresh_snapshot, record_call
 from routing.snapshot import SnapshotHolder, SnapshotOptions
 from sip.message import Request, SipError, parse_message
 from sip.responses import format_q
-from webcore.context import db, services
+from webcore.context import commit, db, services
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
@@ -263,10 +263,10 @@ def _route(body: RouteRequest) -> Response:
         uuid.uuid4().hex, req, now, f"http:{request.remote_addr or ''}"[:64], "HTTP", trunk, who, decision
     )
     record["latency_us"] = 0
-    call_id = record_call(session, record)
+    call_id = record_call(session, record, services().call_observers)
     if decision.adopt_site_id is not None:
         adopt_calls(session, [record], settings.max_pending_devices)
-    session.commit()
+    commit()
     contacts = decision.contacts()
     return jsonify(
         RouteDecision(

@@ -244,15 +244,7 @@ class CallRecorder:
         self._move_times(session, Device.last_heartbeat_at, beats)
 
     def _observe(self, session: Session, events: Sequence[CallRouted]) -> None:
-        """Hand the batch's calls to the observers (the alarm engine) in the batch's transaction, each
-        in a SAVEPOINT: an observer that fails loses its own writes, never the call records."""
-        for observer in self.observers:
-            try:
-                with session.begin_nested():
-                    observer(session, events)
-            except Exception:
-                self.observer_failures += 1
-                log.exception("%s failed on %d calls; they are recorded without it", observer, len(events))
+        self.observer_failures += observe(session, self.observers, events)
 
     @staticmethod
     def _move_times(session: Session, column: Any, times: dict[int, datetime]) -> None:
@@ -269,6 +261,21 @@ class CallRecorder:
             .values({col: bindparam("at"), table.c.updated_at: table.c.updated_at})
         )
         session.execute(stmt, [{"dev_id": k, "at": v} for k, v in times.items()])
+
+
+def observe(session: Session, observers: Sequence[CallObserver], events: Sequence[CallRouted]) -> int:
+    """Hand recorded calls to the observers (the alarm engine) in the calls' transaction, each in a
+    SAVEPOINT: an observer that fails loses its own writes, never the call records. Returns how many
+    observers failed."""
+    failed = 0
+    for observer in observers:
+        try:
+            with session.begin_nested():
+                observer(session, events)
+        except Exception:
+            failed += 1
+            log.exception("%s failed on %d calls; they are recorded without it", observer, len(events))
+    return failed
 
 
 #: who adds pending devices in the change log

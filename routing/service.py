@@ -3,19 +3,27 @@ snapshot. The SIP path journals instead (see journal.py); both end in the same `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry.outbox import add_events
+from routing.callevents import call_events
 from routing.models import CallRecord
-from routing.recorder import call_row, insert_calls
+from routing.recorder import CallObserver, call_row, insert_calls, observe
 from routing.snapshot import SnapshotHolder, SnapshotOptions, load_snapshot, registry_revision
 
 
-def record_call(session: Session, record: dict[str, Any]) -> int:
-    """Insert one call record in the caller's transaction; returns its id."""
-    insert_calls(session, [call_row(record)])
+def record_call(session: Session, record: dict[str, Any], observers: Sequence[CallObserver] = ()) -> int:
+    """Insert one call record, its ``CallRouted`` event and what ``observers`` (the alarm engine) make
+    of it, in the caller's transaction; returns its id."""
+    row = call_row(record)
+    insert_calls(session, [row])
+    events = call_events(session, [row], [record])
+    add_events(session, events)
+    observe(session, observers, events)
     found = session.scalar(select(CallRecord.id).where(CallRecord.record_id == record["record_id"]))
     assert found is not None
     return found

@@ -23,7 +23,7 @@ from registry.api import auth, problems
 from registry.api import schemas as s
 from registry.queries import device_by_ani, device_query, paginate, visible
 from registry.services import RESOURCES, create_object, delete_object, get_object, update_object
-from webcore.context import db, services
+from webcore.context import commit, db, services
 
 SECURITY = [{"bearerAuth": []}]
 
@@ -181,7 +181,7 @@ def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query
         session = db()
         data = body.model_dump(exclude_unset=True)
         obj = create_object(session, _actor(), c.object_type, data, default_region=_region())
-        session.commit()
+        commit()
         resp = jsonify(_dump(c.out, obj))
         resp.status_code = 201
         resp.headers["Location"] = url_for(f"api.{c.object_type}_detail", id=obj.id)
@@ -191,13 +191,13 @@ def _register_collection(bp: APIBlueprint, spec: Spec, c: Collection, list_query
         session = db()
         data = body.model_dump(exclude_unset=True)
         obj = update_object(session, _actor(), c.object_type, path.id, data, default_region=_region())
-        session.commit()
+        commit()
         return jsonify(_dump(c.out, obj))
 
     def delete_view(path: Any) -> Response:
         session = db()
         delete_object(session, _actor(), c.object_type, path.id)
-        session.commit()
+        commit()
         return Response(status=204)
 
     bp.get(

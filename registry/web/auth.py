@@ -25,7 +25,7 @@ from registry.choices import Role
 from registry.logins import end_web_session, find_web_session, record_seen, seen_due, start_web_session
 from registry.models import User
 from registry.web import bp
-from webcore.context import db, request_id, services
+from webcore.context import commit, db, request_id, services
 
 login_manager = LoginManager()
 login_manager.login_view = "registry.login"
@@ -112,7 +112,7 @@ def login_page() -> Any:
             lockout=timedelta(seconds=settings.login_lockout_seconds),
         )
         secret = start_web_session(db(), result.user, _lifetime()) if result.user is not None else ""
-        db().commit()  # the failure count counts even when the login failed
+        commit()  # the failure count counts even when the login failed
         if result.user is not None:
             session.clear()  # no session fixation: a fresh session for the logged-in user
             session.permanent = True
@@ -136,7 +136,7 @@ def logout() -> Response:
     if not LogoutForm().validate_on_submit():
         abort(400)
     end_web_session(db(), current_user.session_secret)
-    db().commit()  # the session row ends here: a copy of the cookie is refused from now on
+    commit()  # the session row ends here: a copy of the cookie is refused from now on
     logout_user()
     session.clear()
     flash("Logged out.", "success")

@@ -35,7 +35,7 @@ from registry.csvio import COLUMNS, ImportReport, export_csv, import_csv
 from registry.errors import Forbidden
 from registry.web import bp
 from registry.web.auth import current_actor
-from webcore.context import db, services
+from webcore.context import commit, db, services
 
 #: URL plural -> csvio object type
 OBJECT_TYPES = {"devices": "device", "sites": "site", "locations": "location"}
@@ -275,7 +275,7 @@ def csv_import_confirm(plural: str) -> Any:
             db().rollback()
             # the registry changed since the preview: show what is wrong now, nothing was written
             return _preview(plural, report, filename=owner[3], status=409)
-        db().commit()
+        commit()
     except IntegrityError:
         # someone else wrote a clashing row (same ANI, slug, place) between our checks and the insert
         db().rollback()

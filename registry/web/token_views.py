@@ -25,7 +25,7 @@ from registry.models import ApiToken, ChangeLog, User
 from registry.web import bp, tables
 from registry.web.auth import current_actor
 from registry.web.forms import PageForm
-from webcore.context import db
+from webcore.context import commit, db
 
 _STATE_BADGES = {"active": "ok", "expired": "", "revoked": "", "inactive user": "warn"}
 #: most token changes listed under the tokens
@@ -135,7 +135,7 @@ def token_create() -> Any:
         token, secret = create_token(
             session, owner, form.name.data or "", form.scopes.data or [], expires_at, actor=actor
         )
-        session.commit()
+        commit()
     except errors.ValidationFailed as e:
         session.rollback()
         return _render(form, 422, form.set_errors(e.errors))
@@ -153,7 +153,7 @@ def token_revoke(id: int) -> Response:
     if not RevokeForm().validate_on_submit():
         abort(400)
     token: ApiToken = revoke_token(db(), current_actor(), id)  # NotFound: someone else's, a 404 page
-    db().commit()
+    commit()
     flash(f"Revoked token {token.name} ({token.prefix}…) of {token.user.username}", "success")
     back = request.args.get("user", "")
     return redirect(url_for("registry.token_list", **({"user": back} if as_id(back) else {})))

@@ -26,7 +26,7 @@ from registry.web import bp, tables
 from registry.web.auth import current_actor
 from registry.web.forms import NONE, PageForm, UnlockForm, UserEditForm, UserForm
 from registry.web.views import PER_PAGE, _page_number, _page_url, options
-from webcore.context import db
+from webcore.context import commit, db
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def user_create() -> Any:
                     center=form.center.data or None,
                     actor=actor,
                 )
-                session.commit()
+                commit()
             except errors.ValidationFailed as e:
                 session.rollback()
                 status, other = 422, form.set_errors(e.errors)
@@ -183,7 +183,7 @@ def user_edit(id: int) -> Any:
                     is_active=bool(form.is_active.data),
                     password=password or None,  # blank keeps the password
                 )
-                session.commit()
+                commit()
             except errors.ValidationFailed as e:
                 session.rollback()
                 status = 422
@@ -212,6 +212,6 @@ def user_unlock(id: int) -> Response:
     if not UnlockForm().validate_on_submit():
         abort(400)
     user = unlock_user(db(), current_actor(), id)
-    db().commit()
+    commit()
     flash(f"Unlocked user {user.username}", "success")
     return redirect(url_for("registry.user_detail", id=id))

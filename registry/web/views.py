@@ -55,7 +55,7 @@ from registry.web.forms import (
     SiteForm,
     TrunkForm,
 )
-from webcore.context import db, services
+from webcore.context import commit, db, services
 
 PER_PAGE = 50
 
@@ -357,7 +357,7 @@ def edit_view(p: Pages, id: int | None = None) -> Response | tuple[str, int] | s
                 saved = create_object(session, actor, p.object_type, data, default_region=region)
             else:
                 saved = update_object(session, actor, p.object_type, id, data, default_region=region)
-            session.commit()
+            commit()
         except errors.ValidationFailed as e:
             session.rollback()
             status, other_errors = 422, form.set_errors(e.errors)
@@ -397,7 +397,7 @@ def delete_view(p: Pages, id: int) -> Response | str:
     if form.validate_on_submit():
         try:
             delete_object(session, actor, p.object_type, id)
-            session.commit()
+            commit()
         except errors.Conflict as e:
             session.rollback()
             flash(f"Not deleted: {e.message}.", "error")
