@@ -1,9 +1,10 @@
 """The demo estate: a realistic small registry for a newcomer's first look.
 
-Two security centers (German- and English-speaking), three sites in Germany and the UK, a carrier
-trunk per country plus a trusted loopback trunk (127.0.0.1) so that sipp on this machine works at once,
-and 30 devices of every kind, and three logins to look at it with (admin, facility manager,
-operator). Created through the ordinary use cases, so the change log fills too.
+Two security centers (German- and English-speaking, each with its countries), three sites in
+Germany and the UK, a carrier trunk per country plus a trusted loopback trunk (127.0.0.1) so that
+sipp on this machine works at once, 30 devices of every kind, and three logins to look at it with
+(admin, facility manager, operator). Created through the ordinary use cases, so the change log
+fills too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,65 @@ from registry.services import create_object
 
 WEEKDAYS = [0, 1, 2, 3, 4]
 
+#: the two security centers; each lists the countries whose unknown callers it takes first (the
+#: regional rule of ``routing.policy``: a UK number goes to London although Berlin speaks English)
+CENTERS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "Leitstelle Berlin",
+        "sip_uris": ["sip:leitstelle@127.0.0.1:5070", "sip:leitstelle-backup@127.0.0.1:5071"],
+        "phone": "+49 30 901820",
+        "languages": ["de", "en"],
+        "timezone": "Europe/Berlin",
+        "countries": ["DE", "AT", "CH", "LI"],
+    },
+    {
+        "name": "London Control Room",
+        "sip_uris": ["sip:control@127.0.0.1:5080"],
+        "phone": "+44 20 7946 0000",
+        "languages": ["en"],
+        "timezone": "Europe/London",
+        "countries": ["GB", "IE", "IM", "JE", "GG"],
+    },
+)
+
+#: the three sites; centers and business hours by name (the schedules made by :func:`load_demo`)
+SITES: tuple[dict[str, Any], ...] = (
+    {
+        "name": "Spree Tower",
+        "slug": "spree-tower",
+        "country": "DE",
+        "timezone": "Europe/Berlin",
+        "address": "Stralauer Allee 1, 10245 Berlin",
+        "day_center": "Leitstelle Berlin",
+        "out_of_hours_center": "Leitstelle Berlin",
+        "business_hours": "Office hours Mon-Fri 07-19",
+        "holidays": ["2026-12-25", "2026-12-26", "2027-01-01"],
+        "notes": "Concierge desk staffed 06:00-22:00, +49 30 901820.",
+    },
+    {
+        "name": "Parkhaus Marienplatz",
+        "slug": "parkhaus-marienplatz",
+        "country": "DE",
+        "timezone": "Europe/Berlin",
+        "address": "Rindermarkt 16, 80331 München",
+        "day_center": "Leitstelle Berlin",
+        "out_of_hours_center": "London Control Room",
+        "business_hours": "Retail Mon-Sat 08-22",
+        "holidays": ["2026-12-25", "2026-12-26"],
+    },
+    {
+        "name": "Canary Wharf House",
+        "slug": "canary-wharf-house",
+        "country": "GB",
+        "timezone": "Europe/London",
+        "address": "1 Harbour Exchange Sq, London E14 9GE",
+        "day_center": "London Control Room",
+        "out_of_hours_center": "Leitstelle Berlin",
+        "business_hours": "Office hours Mon-Fri 07-19",
+        "holidays": ["2026-12-25", "2026-12-28"],
+    },
+)
+
 
 def load_demo(session: Session) -> dict[str, int]:
     """Create the demo estate in the caller's transaction; returns counts per object type."""
@@ -33,26 +93,8 @@ def load_demo(session: Session) -> dict[str, int]:
         counts[object_type + "s"] = counts.get(object_type + "s", 0) + 1
         return create_object(session, actor, object_type, data)
 
-    berlin = add(
-        "center",
-        {
-            "name": "Leitstelle Berlin",
-            "sip_uris": ["sip:leitstelle@127.0.0.1:5070", "sip:leitstelle-backup@127.0.0.1:5071"],
-            "phone": "+49 30 901820",
-            "languages": ["de", "en"],
-            "timezone": "Europe/Berlin",
-        },
-    )
-    london = add(
-        "center",
-        {
-            "name": "London Control Room",
-            "sip_uris": ["sip:control@127.0.0.1:5080"],
-            "phone": "+44 20 7946 0000",
-            "languages": ["en"],
-            "timezone": "Europe/London",
-        },
-    )
+    for center in CENTERS:
+        add("center", dict(center))
     office = add(
         "schedule",
         {
@@ -75,49 +117,7 @@ def load_demo(session: Session) -> dict[str, int]:
         },
     )
 
-    tower = add(
-        "site",
-        {
-            "name": "Spree Tower",
-            "slug": "spree-tower",
-            "country": "DE",
-            "timezone": "Europe/Berlin",
-            "address": "Stralauer Allee 1, 10245 Berlin",
-            "day_center": berlin.id,
-            "out_of_hours_center": berlin.id,
-            "business_hours": office.id,
-            "holidays": ["2026-12-25", "2026-12-26", "2027-01-01"],
-            "notes": "Concierge desk staffed 06:00-22:00, +49 30 901820.",
-        },
-    )
-    carpark = add(
-        "site",
-        {
-            "name": "Parkhaus Marienplatz",
-            "slug": "parkhaus-marienplatz",
-            "country": "DE",
-            "timezone": "Europe/Berlin",
-            "address": "Rindermarkt 16, 80331 München",
-            "day_center": berlin.id,
-            "out_of_hours_center": london.id,
-            "business_hours": retail.id,
-            "holidays": ["2026-12-25", "2026-12-26"],
-        },
-    )
-    wharf = add(
-        "site",
-        {
-            "name": "Canary Wharf House",
-            "slug": "canary-wharf-house",
-            "country": "GB",
-            "timezone": "Europe/London",
-            "address": "1 Harbour Exchange Sq, London E14 9GE",
-            "day_center": london.id,
-            "out_of_hours_center": berlin.id,
-            "business_hours": office.id,
-            "holidays": ["2026-12-25", "2026-12-28"],
-        },
-    )
+    tower, carpark, wharf = (add("site", dict(site)) for site in SITES)
 
     add(
         "trunk",

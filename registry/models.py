@@ -63,6 +63,8 @@ class SecurityCenter(Timestamped, Base):
     """A monitoring room whose operators answer emergency calls.
 
     ``sip_uris`` are tried in order: the first is where a redirected call goes first.
+    ``countries`` are the center's region: an unknown caller from one of them comes here first,
+    before any center that only speaks the caller's language (``routing.policy``).
     """
 
     __tablename__ = "security_centers"
@@ -74,6 +76,8 @@ class SecurityCenter(Timestamped, Base):
     #: ISO 639-1 codes, in order of preference
     languages: Mapped[list[str]] = mapped_column(default=list)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    #: ISO 3166-1 alpha-2 codes of the countries whose unknown callers this center takes first
+    countries: Mapped[list[str]] = mapped_column(default=list)
 
     def __repr__(self) -> str:
         return f"<SecurityCenter {self.id} {self.name!r}>"

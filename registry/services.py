@@ -406,6 +406,18 @@ def _ref(
     return obj
 
 
+def _countries(data: Mapping[str, Any], key: str, errors: _Errors) -> list[str]:
+    """ISO 3166-1 alpha-2 codes, upper-cased, each once, in the order given."""
+    codes = list(dict.fromkeys(x.upper() for x in _str_list(data, key, errors)))
+    unknown = [c for c in codes if c not in REGIONS]
+    if unknown and key not in errors:
+        listed = ", ".join(repr(c) for c in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        verb = "is not an ISO 3166 country code" if len(unknown) == 1 else "are not ISO 3166 country codes"
+        hint = "the United Kingdom is GB" if "UK" in unknown else "two letters such as DE, AT, GB"
+        errors[key] = f"{listed} {verb} ({hint})"
+    return codes
+
+
 def contact_uri_error(value: str) -> str | None:
     """Why ``value`` cannot be where calls are redirected to (a 302 Contact), or None: the one
     check of every URI field that can reach a Contact (RFC 3261 §25.1, no URI headers), used by
@@ -449,6 +461,7 @@ def clean_center(lk: Lookups, data: Mapping[str, Any], own: SecurityCenter | Non
         e["languages"] = "ISO 639 language codes such as de, en, fr"
     v["languages"] = langs
     v["timezone"] = _timezone(data, "timezone", e, "UTC")
+    v["countries"] = _countries(data, "countries", e)
     if "name" not in e:
         _unique(lk.session, SecurityCenter, "name", v["name"], own and own.id, e, "name")
     e.check()

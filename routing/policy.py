@@ -246,10 +246,12 @@ def _describe(ani: str) -> tuple[str | None, str]:
     return describe_number(ani)
 
 
-def _add(chain: list[CenterEntry], why: list[str], label: str, center: CenterEntry | None) -> None:
+def _add(
+    chain: list[CenterEntry], why: list[str], label: str, center: CenterEntry | None, note: str = ""
+) -> None:
     if center is not None and center not in chain:
         chain.append(center)
-        why.append(f"{label} {center.name!r}" + (" first" if len(chain) == 1 else " as fallback"))
+        why.append(f"{label} {center.name!r}{note}" + (" first" if len(chain) == 1 else " as fallback"))
 
 
 def _route_device(
@@ -293,20 +295,32 @@ def _route_repeat(snap: Snapshot, recent: Recent, chain: list[CenterEntry], why:
 def _route_unknown(
     snap: Snapshot, ani: str, chain: list[CenterEntry], why: list[str], evidence: dict[str, Any]
 ) -> str | None:
-    """The first center speaking a language of the number's country; the language chosen."""
+    """The regional center of the number's country (nearest: time zone, local knowledge), then
+    the first center speaking a language of the country; the language the first one answers in
+    (None: its own first language)."""
     region, line = _describe(ani)
     evidence["region"] = region
     evidence["line_type"] = line
     languages = COUNTRY_LANGUAGES.get(region or "", ())
     why.append(f"number of {region or 'no known country'} ({line})")
+    regional = snap.regional_center(region) if region else None
+    language: str | None = None
+    if regional is not None:
+        home = regional.center
+        _add(chain, why, f"unknown caller from {region}: regional center", home, f" ({regional.basis})")
+        # the caller's language if the regional center speaks it, else (None) the center's own
+        spoken = {x.lower() for x in home.languages}
+        language = next((lang for lang in languages if lang in spoken), None)
+    elif region:
+        why.append(f"no center serves {region}")
     for lang in languages:
-        center = snap.center_for_language(lang)
-        if center is not None:
-            _add(chain, why, f"center speaking {lang!r}", center)
-            return lang
+        speaker = snap.center_for_language(lang)
+        if speaker is not None:
+            _add(chain, why, f"center speaking {lang!r}", speaker)
+            return language if regional is not None else lang
     if languages:
         why.append(f"no center speaks {'/'.join(languages)}")
-    return None
+    return language
 
 
 def _in_maintenance(device: DeviceEntry, at: datetime) -> bool:

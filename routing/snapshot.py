@@ -113,6 +113,17 @@ class CenterEntry:
     name: str
     uris: tuple[str, ...]
     languages: tuple[str, ...]
+    #: ISO 3166-1 alpha-2 codes: unknown callers from these countries come here first
+    countries: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RegionalCenter:
+    """The center that takes a country's unknown callers first, and why (for the call's reason)."""
+
+    center: CenterEntry
+    #: ``lists GB``, or ``day center of 2 sites in DE`` when no center lists the country
+    basis: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +219,8 @@ class Snapshot:
     _flood_by_kind: dict[
         DeviceKind | None, tuple[FloodLimit | None, FloodLimit | None, FloodLimit | None]
     ] = field(repr=False, default_factory=dict)
+    #: per country (ISO 3166-1 alpha-2), the center that takes its unknown callers first
+    _by_country: dict[str, RegionalCenter] = field(repr=False, default_factory=dict)
 
     @classmethod
     def build(
@@ -258,6 +271,7 @@ class Snapshot:
             by_language[lang] = min(
                 speakers, key=lambda c: (c.id != default_id, c.languages[0].lower() != lang, c.id)
             )
+        by_country = _regional_centers(reachable, sites_by_id.values(), default_id)
         dnis = {r.number: r for r in dnis_rules}
         if not test_receiver:
             # the first test line (lowest id) that names a receiver takes the other test calls too
@@ -291,6 +305,7 @@ class Snapshot:
                 )
             ),
             flood,
+            _by_country=by_country,
         )
 
     def dnis_rule(self, dialled: str, number: str | None = None) -> DnisEntry | None:
@@ -332,6 +347,11 @@ class Snapshot:
         speaks it, else one whose first language it is, else any that lists it; None if nobody."""
         return self._by_language.get(language)
 
+    def regional_center(self, country: str) -> RegionalCenter | None:
+        """The center for unknown callers from ``country`` (ISO 3166-1 alpha-2), None if none
+        serves it: a center listing the country, else the center of most of its sites."""
+        return self._by_country.get(country.upper())
+
     def business_hours(self, site: SiteEntry) -> WeeklySchedule | None:
         """The site's compiled business hours (site timezone and holidays); None: always inside."""
         return self._site_hours.get(site.id)
@@ -355,6 +375,39 @@ class Snapshot:
             if addr.version == net.version and addr in net:
                 return trunk
         return None
+
+
+def _regional_centers(
+    reachable: list[CenterEntry], sites: Iterable[SiteEntry], default_id: int | None
+) -> dict[str, RegionalCenter]:
+    """Per country, the center that takes its unknown callers first (only centers with a URI).
+
+    A center that lists the country wins; when several do, the default center, else the lowest
+    id. Where no center lists it, the center of the country's sites stands in: the day center of
+    the most sites there, then the out-of-hours center of the most, then the default center, then
+    the lowest id (a center that only covers a site's nights ranks below one that takes its days).
+    """
+    out: dict[str, RegionalCenter] = {}
+    for code in sorted({x.upper() for c in reachable for x in c.countries}):
+        listing = [c for c in reachable if code in (x.upper() for x in c.countries)]
+        best = min(listing, key=lambda c: (c.id != default_id, c.id))
+        out[code] = RegionalCenter(best, f"lists {code}")
+    by_id = {c.id: c for c in reachable}
+    #: country -> center id -> [sites it is the day center of, sites it is the night center of]
+    tally: dict[str, dict[int, list[int]]] = {}
+    for site in sites:
+        code = site.country.upper()
+        if code in out:
+            continue
+        for slot, center_id in ((0, site.day_center_id), (1, site.out_of_hours_center_id)):
+            if center_id is not None and center_id in by_id:
+                tally.setdefault(code, {}).setdefault(center_id, [0, 0])[slot] += 1
+    for code, per_center in sorted(tally.items()):
+        cid = min(per_center, key=lambda i: (-per_center[i][0], -per_center[i][1], i != default_id, i))
+        day, night = per_center[cid]
+        role, n = ("day center", day) if day else ("out-of-hours center", night)
+        out[code] = RegionalCenter(by_id[cid], f"{role} of {n} site{'' if n == 1 else 's'} in {code}")
+    return out
 
 
 def _compile_schedules(
@@ -486,6 +539,7 @@ def load_snapshot(session: Session, options: SnapshotOptions = SnapshotOptions()
             c.name,
             tuple(u for u in c.sip_uris if _target(u, "center", c.id, "sip_uris")),
             tuple(c.languages),
+            tuple(c.countries or ()),
         )
         for c in session.scalars(select(SecurityCenter))
     ]

@@ -251,6 +251,7 @@ class CenterCreate(_Input):
                 "sip_uris": ["sip:hamburg@192.0.2.10"],
                 "languages": ["de", "en"],
                 "timezone": "Europe/Berlin",
+                "countries": ["DE"],
             }
         }
     )
@@ -262,6 +263,14 @@ class CenterCreate(_Input):
         default_factory=list, max_length=20, description="ISO 639 codes, preferred first"
     )
     timezone: Timezone = "UTC"
+    countries: list[Region] = Field(
+        default_factory=list,
+        max_length=300,
+        description=(
+            "ISO 3166-1 alpha-2 codes: unknown callers from these countries come to this center "
+            "first, before the language rule"
+        ),
+    )
 
 
 class ScheduleCreate(_Input):
@@ -508,6 +517,7 @@ class Center(_Output):
     phone: str
     languages: list[str]
     timezone: str
+    countries: list[str]
 
 
 class Schedule(_Output):

@@ -140,6 +140,11 @@ class CenterForm(ResourceForm):
     phone = StringField("Phone", description="Fallback telephone number, any format.")
     languages = StringField("Languages", description="ISO 639 codes, comma-separated: de, en")
     timezone = StringField("Timezone", description="IANA name, e.g. Europe/Berlin", default="UTC")
+    countries = StringField(
+        "Countries",
+        description="ISO 3166 codes, comma-separated: DE, AT, CH. Unknown callers from these "
+        "countries come here first (else by the countries of the center's sites, then by language).",
+    )
 
 
 class SiteForm(ResourceForm):

@@ -172,6 +172,7 @@ CENTER_COLUMNS = (
     Column("SIP URIs", lambda c: text(c.sip_uris)),
     Column("Phone", lambda c: text(c.phone), minor=True),
     Column("Languages", lambda c: text(c.languages)),
+    Column("Countries", lambda c: text(c.countries)),
     Column("Timezone", lambda c: text(c.timezone), minor=True),
 )
 
@@ -334,6 +335,7 @@ def center_props(c: SecurityCenter, now: datetime) -> list[Prop]:
         Prop("sip_uris", "SIP URIs", text(c.sip_uris, multiline=True)),
         Prop("phone", "Phone", text(c.phone)),
         Prop("languages", "Languages", text(c.languages)),
+        Prop("countries", "Countries", text(c.countries)),
         Prop("timezone", "Timezone", text(c.timezone)),
     ]
 

@@ -187,9 +187,10 @@ def test_targets_keep_every_uri_of_a_center_in_order_with_q_values(snap: Snapsho
     ],
 )
 def test_unknown_ani_goes_to_a_center_speaking_its_country_language(
-    snap: Snapshot, ani: str, expected: list[str], language: str | None, region: str, line_type: str
+    ani: str, expected: list[str], language: str | None, region: str, line_type: str
 ) -> None:
-    d = decide(snap, facts(ani))
+    # no sites and no country lists: no center serves any country, the language rule alone decides
+    d = decide(build(sites=[]), facts(ani))
     assert (d.status, centers(d), d.language) == (302, expected, language)
     assert d.device is None and d.site is None
     assert d.priority is Priority.EMERGENCY  # never dropped, never downgraded
@@ -197,6 +198,7 @@ def test_unknown_ani_goes_to_a_center_speaking_its_country_language(
     assert (anomaly.code, anomaly.severity) == ("unknown_ani", Severity.WARNING)
     assert anomaly.evidence == {"ani": ani, "region": region, "line_type": line_type}
     assert f"unknown ANI {ani}" in d.reason and f"number of {region}" in d.reason
+    assert f"no center serves {region}" in d.reason
 
 
 def test_no_ani_goes_to_the_default_center(snap: Snapshot) -> None:
@@ -219,7 +221,8 @@ def test_device_in_maintenance_without_contact_goes_to_its_centers_alarm_filtere
 
 def test_decommissioned_device_is_routed_as_unknown_and_flagged(snap: Snapshot) -> None:
     d = decide(snap, facts("+493012345670"))
-    assert centers(d) == ["Berlin", "Central"] and d.device is None and d.site is None
+    # every site of the snapshot is in DE with the Tower desk by day: the regional center of DE
+    assert centers(d) == ["Tower desk", "Berlin", "Central"] and d.device is None and d.site is None
     [anomaly] = d.anomalies
     assert anomaly.code == "decommissioned_device"
     assert anomaly.evidence == {"ani": "+493012345670", "device_id": 3, "region": "DE", "line_type": "fixed"}
@@ -228,7 +231,7 @@ def test_decommissioned_device_is_routed_as_unknown_and_flagged(snap: Snapshot) 
 
 def test_pending_device_is_routed_as_unknown(snap: Snapshot) -> None:
     d = decide(snap, facts("+493012345671", trunk=OTHER))
-    assert centers(d) == ["Berlin", "Central"] and d.device is None
+    assert centers(d) == ["Tower desk", "Berlin", "Central"] and d.device is None
     assert codes(d) == ["unknown_ani"] and d.anomalies[0].evidence["pending_device_id"] == 4
 
 
@@ -336,7 +339,8 @@ def test_device_schedules_are_compiled_once_per_schedule_and_timezone(snap: Snap
 
 
 def test_the_default_center_wins_a_language_it_speaks() -> None:
-    snap = build(default_center="Night desk")  # lists "en", like London, but is the default
+    # lists "en", like London, but is the default; no sites: the language rule alone
+    snap = build(default_center="Night desk", sites=[])
     d = decide(snap, facts("+442079460958"))
     assert centers(d) == ["Night desk"] and d.language == "en"
     german = decide(snap, facts("+4989111222"))
