@@ -44,7 +44,7 @@ from registry.events import (
     CallRouted,
     DeviceStatusChanged,
 )
-from registry.models import Device, Location, Site
+from registry.models import Device, Location, SecurityCenter, Site
 from registry.outbox import add_event
 
 log = logging.getLogger(__name__)
@@ -385,8 +385,16 @@ class AlarmService:
             .limit(1)
         ).first()
 
+    def deadline_for(
+        self, session: Session, center_id: int | None, severity: PerceivedSeverity
+    ) -> timedelta | None:
+        """The center's own acknowledgement deadline for ``severity``, else the service's."""
+        center = session.get(SecurityCenter, center_id) if center_id is not None else None
+        own = (center.ack_deadlines or {}).get(severity.value) if center is not None else None
+        return timedelta(seconds=own) if own else self.ack_deadlines.get(severity)
+
     def _new_alarm(self, session: Session, r: Raise, at: datetime, place: _Place | None) -> Alarm:
-        deadline = self.ack_deadlines.get(r.severity)
+        deadline = self.deadline_for(session, r.center_id, r.severity)
         alarm = Alarm(
             kind=r.kind,
             resource=r.resource,
@@ -493,7 +501,7 @@ class AlarmService:
         alarm whose condition ended while suppressed was closed then, see :meth:`_end`)."""
         self._move(session, alarm, AlarmAction.UNSUPPRESS, None, why, now)
         alarm.silence_id = alarm.inhibited_by_id = None
-        deadline = self.ack_deadlines.get(alarm.severity)
+        deadline = self.deadline_for(session, alarm.center_id, alarm.severity)
         if deadline is not None:  # the deadline runs from now: nobody was shown it before
             alarm.ack_deadline_at = now + deadline
         self._emit(session, AlarmRaised, alarm, by=ENGINE, note=why, **self._raised_fields(session, alarm))

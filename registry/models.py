@@ -78,6 +78,9 @@ class SecurityCenter(Timestamped, Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     #: ISO 3166-1 alpha-2 codes of the countries whose unknown callers this center takes first
     countries: Mapped[list[str]] = mapped_column(default=list)
+    #: seconds within which this center must acknowledge an alarm of a severity before it escalates
+    #: (``{"critical": 30}``); a severity missing here takes ANIGATE_ACK_DEADLINES
+    ack_deadlines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     def __repr__(self) -> str:
         return f"<SecurityCenter {self.id} {self.name!r}>"

@@ -418,6 +418,44 @@ def _countries(data: Mapping[str, Any], key: str, errors: _Errors) -> list[str]:
     return codes
 
 
+#: X.733 severities an acknowledgement deadline can be set for
+DEADLINE_SEVERITIES = ("critical", "major", "minor", "warning")
+
+
+def _ack_deadlines(data: Mapping[str, Any], key: str, errors: _Errors) -> dict[str, int]:
+    """``{"critical": 30}`` or ``critical=30, major=300``: whole seconds, 1 to 3600, per severity."""
+    raw = data.get(key)
+    if raw in (None, "", {}):
+        return {}
+    pairs: list[tuple[str, object]]
+    if isinstance(raw, Mapping):
+        pairs = [(str(k), v) for k, v in raw.items()]
+    elif isinstance(raw, str):
+        pairs = [
+            (p.partition("=")[0], p.partition("=")[2] if "=" in p else None)
+            for p in raw.split(",")
+            if p.strip()
+        ]
+    else:
+        errors[key] = "severity=seconds pairs, for example critical=30, major=300"
+        return {}
+    out: dict[str, int] = {}
+    for name, value in pairs:
+        severity = name.strip().lower()
+        if severity not in DEADLINE_SEVERITIES:
+            errors[key] = f"{name.strip()!r} is not a severity ({', '.join(DEADLINE_SEVERITIES)})"
+            return {}
+        try:
+            seconds = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            seconds = None
+        if seconds is None or not 1 <= seconds <= 3600:
+            errors[key] = f"the deadline of {severity} must be whole seconds from 1 to 3600"
+            return {}
+        out[severity] = seconds
+    return out
+
+
 def contact_uri_error(value: str) -> str | None:
     """Why ``value`` cannot be where calls are redirected to (a 302 Contact), or None: the one
     check of every URI field that can reach a Contact (RFC 3261 §25.1, no URI headers), used by
@@ -462,6 +500,7 @@ def clean_center(lk: Lookups, data: Mapping[str, Any], own: SecurityCenter | Non
     v["languages"] = langs
     v["timezone"] = _timezone(data, "timezone", e, "UTC")
     v["countries"] = _countries(data, "countries", e)
+    v["ack_deadlines"] = _ack_deadlines(data, "ack_deadlines", e)
     if "name" not in e:
         _unique(lk.session, SecurityCenter, "name", v["name"], own and own.id, e, "name")
     e.check()

@@ -20,6 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("security_centers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("ack_deadlines", sa.JSON(), server_default="{}", nullable=False))
     with op.batch_alter_table("trunks", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("rescue_ended_marker", sa.String(length=200), server_default="", nullable=False)
@@ -121,6 +123,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("security_centers", schema=None) as batch_op:
+        batch_op.drop_column("ack_deadlines")
     with op.batch_alter_table("trunks", schema=None) as batch_op:
         batch_op.drop_column("rescue_ended_marker")
     with op.batch_alter_table('alarm_transitions', schema=None) as batch_op:

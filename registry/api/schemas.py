@@ -263,6 +263,15 @@ class CenterCreate(_Input):
         default_factory=list, max_length=20, description="ISO 639 codes, preferred first"
     )
     timezone: Timezone = "UTC"
+    ack_deadlines: dict[
+        Annotated[str, Field(pattern="^(critical|major|minor|warning)$")],
+        Annotated[int, Field(ge=1, le=3600)],
+    ] = Field(
+        default_factory=dict,
+        description="seconds per X.733 severity before an unacknowledged alarm escalates to the next center "
+        "(a severity left out takes the service's default: critical 45 s)",
+        examples=[{"critical": 30}],
+    )
     countries: list[Region] = Field(
         default_factory=list,
         max_length=300,
@@ -518,6 +527,7 @@ class Center(_Output):
     languages: list[str]
     timezone: str
     countries: list[str]
+    ack_deadlines: dict[str, int]
 
 
 class Schedule(_Output):

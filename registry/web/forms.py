@@ -123,6 +123,8 @@ def _as_text(value: Any, *, lines: bool) -> str:
         return ""
     if isinstance(value, list | tuple):
         return ("\n" if lines else ", ").join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
     if isinstance(value, enum.Enum):
         return str(value.value)
     if isinstance(value, datetime):
@@ -144,6 +146,11 @@ class CenterForm(ResourceForm):
         "Countries",
         description="ISO 3166 codes, comma-separated: DE, AT, CH. Unknown callers from these "
         "countries come here first (else by the countries of the center's sites, then by language).",
+    )
+    ack_deadlines = StringField(
+        "Acknowledgement deadlines",
+        description="Seconds per severity before an unacknowledged alarm escalates to the next "
+        "center: critical=30, major=300. Empty: the service's defaults (critical 45 s).",
     )
 
 

@@ -336,6 +336,11 @@ def center_props(c: SecurityCenter, now: datetime) -> list[Prop]:
         Prop("phone", "Phone", text(c.phone)),
         Prop("languages", "Languages", text(c.languages)),
         Prop("countries", "Countries", text(c.countries)),
+        Prop(
+            "ack_deadlines",
+            "Acknowledgement deadlines",
+            text(", ".join(f"{k} {v} s" for k, v in (c.ack_deadlines or {}).items()) or "service defaults"),
+        ),
         Prop("timezone", "Timezone", text(c.timezone)),
     ]
 

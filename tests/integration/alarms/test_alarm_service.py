@@ -544,3 +544,41 @@ def test_a_missed_test_call_makes_the_device_overdue_and_its_next_call_online_ag
         if e.event.type == "device.status_changed"
     ]
     assert statuses == [("overdue", "online"), ("online", "overdue")]
+
+
+def test_a_centers_own_deadline_replaces_the_services_for_its_severity(
+    session, svc, est, clock, admin
+) -> None:
+    update_object(session, admin, "center", est["center"].id, {"ack_deadlines": "critical=20"})
+    session.commit()
+    svc.on_calls(session, [routed(est, clock)])
+    session.commit()
+    assert alarms(session)[0].ack_deadline_at == clock() + timedelta(seconds=20)
+    clock.advance(seconds=20)
+    assert len(svc.escalate_due(session)) == 1
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("fatal=3", "'fatal' is not a severity (critical, major, minor, warning)"),
+        ("critical=0", "the deadline of critical must be whole seconds from 1 to 3600"),
+        ("critical=soon", "the deadline of critical must be whole seconds from 1 to 3600"),
+        ({"major": 7200}, "the deadline of major must be whole seconds from 1 to 3600"),
+    ],
+)
+def test_a_bad_deadline_is_refused_with_its_reason(session, est, admin, given, message) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        update_object(session, admin, "center", est["center"].id, {"ack_deadlines": given})
+    assert err.value.errors == {"ack_deadlines": message}
+
+
+def test_deadlines_read_from_the_form_and_the_api_alike(session, est, admin) -> None:
+    center = update_object(
+        session, admin, "center", est["center"].id, {"ack_deadlines": " Critical=30, major = 300 "}
+    )
+    assert center.ack_deadlines == {"critical": 30, "major": 300}
+    center = update_object(session, admin, "center", est["center"].id, {"ack_deadlines": {"minor": 600}})
+    assert center.ack_deadlines == {"minor": 600}
+    center = update_object(session, admin, "center", est["center"].id, {"ack_deadlines": ""})
+    assert center.ack_deadlines == {}
