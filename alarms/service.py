@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from alarms.choices import (
@@ -80,6 +80,15 @@ class _Place:
     maintenance_until: datetime | None
 
 
+@dataclass
+class _Batch:
+    """What a batch of calls needs from the database, read once (silences in force around the batch's
+    calls, the centers' own deadlines), so that no query runs per alarm."""
+
+    silences: list[Silence]
+    deadlines: dict[int, dict[str, int]]
+
+
 class AlarmService:
     """Alarm use cases over a session; the caller commits (one transaction with its cause)."""
 
@@ -106,7 +115,11 @@ class AlarmService:
         keys = {(r.kind, r.resource) for r in raises} | {(e.kind, e.resource) for e in ends}
         open_alarms = self._open_alarms(session, keys)
         places = self._places(session, {r.device_id for r in raises if r.device_id is not None})
-        repeated: dict[int, Alarm] = {}
+        times = [ev.occurred_at for ev in events]
+        batch = _Batch(
+            self._silences_between(session, min(times), max(times)), self._center_deadlines(session)
+        )
+        repeated: dict[Alarm, None] = {}
         for ev, outcome in zip(events, outcomes, strict=True):
             for end in outcome.ends:
                 alarm = open_alarms.get((end.kind, end.resource))
@@ -116,12 +129,12 @@ class AlarmService:
             for r in outcome.raises:
                 alarm = open_alarms.get((r.kind, r.resource))
                 if alarm is None:
-                    alarm = self._new_alarm(session, r, ev.occurred_at, places.get(r.device_id))
+                    alarm = self._new_alarm(session, r, ev.occurred_at, places.get(r.device_id), batch)
                     open_alarms[(r.kind, r.resource)] = alarm
                 else:
                     self._repeat(session, alarm, ev.occurred_at)
-                    repeated[alarm.id] = alarm
-        for alarm in repeated.values():  # one event per alarm and batch, not per call
+                    repeated[alarm] = None
+        for alarm in repeated:  # one event per alarm and batch, not per call
             self._emit(session, AlarmRepeated, alarm, count=alarm.count, call_id=alarm.call_id)
 
     def raise_finding(self, session: Session, finding: Raise, at: datetime) -> Alarm:
@@ -133,7 +146,9 @@ class AlarmService:
             self._repeat(session, alarm, at)
             return alarm
         places = self._places(session, {finding.device_id} if finding.device_id is not None else set())
-        return self._new_alarm(session, finding, at, places.get(finding.device_id))
+        alarm = self._new_alarm(session, finding, at, places.get(finding.device_id))
+        session.flush()  # its id: the devices' alarms it may inhibit point at it
+        return alarm
 
     def end_condition(self, session: Session, kind: AlarmKind, resource: str, at: datetime) -> bool:
         """The condition of the open ``kind`` alarm on ``resource`` ended (automatic clear); True when
@@ -311,6 +326,8 @@ class AlarmService:
     def release_inhibited(self, session: Session, parent: Alarm) -> list[Alarm]:
         """The wider alarm closed: the alarms it inhibited whose condition still holds become active."""
         now = self.clock()
+        if parent.id is None:  # raised in this batch: it inhibits nothing yet
+            return []
         children = session.scalars(
             select(Alarm).where(
                 Alarm.inhibited_by_id == parent.id, Alarm.state == AlarmState.SUPPRESSED.value
@@ -367,34 +384,56 @@ class AlarmService:
             )
         return out
 
-    def _silence(self, session: Session, r: Raise, at: datetime) -> Silence | None:
-        scopes = []
-        for scope, target in (
+    @staticmethod
+    def _silences_between(session: Session, first: datetime, last: datetime) -> list[Silence]:
+        return list(
+            session.scalars(
+                select(Silence).where(
+                    Silence.starts_at <= last, Silence.ends_at > first, Silence.expired_at.is_(None)
+                )
+            )
+        )
+
+    @staticmethod
+    def _center_deadlines(session: Session) -> dict[int, dict[str, int]]:
+        return {
+            cid: d for cid, d in session.execute(select(SecurityCenter.id, SecurityCenter.ack_deadlines)) if d
+        }
+
+    @staticmethod
+    def _silence(silences: Sequence[Silence], r: Raise, at: datetime) -> Silence | None:
+        """The silence covering ``r`` at ``at`` that lasts longest, if any."""
+        targets = {
             (SilenceScope.DEVICE, r.device_id),
             (SilenceScope.SITE, r.site_id),
             (SilenceScope.TRUNK, r.trunk_id),
-        ):
-            if target is not None:
-                scopes.append(and_(Silence.scope == scope.value, Silence.target_id == target))
-        if not scopes:
-            return None
-        return session.scalars(
-            select(Silence)
-            .where(or_(*scopes), Silence.starts_at <= at, Silence.ends_at > at, Silence.expired_at.is_(None))
-            .order_by(Silence.ends_at.desc())
-            .limit(1)
-        ).first()
+        }
+        covering = [
+            s for s in silences if (s.scope, s.target_id) in targets and s.starts_at <= at < s.ends_at
+        ]
+        return max(covering, key=lambda s: s.ends_at, default=None)
 
     def deadline_for(
-        self, session: Session, center_id: int | None, severity: PerceivedSeverity
+        self,
+        session: Session,
+        center_id: int | None,
+        severity: PerceivedSeverity,
+        deadlines: Mapping[int, Mapping[str, int]] | None = None,
     ) -> timedelta | None:
         """The center's own acknowledgement deadline for ``severity``, else the service's."""
-        center = session.get(SecurityCenter, center_id) if center_id is not None else None
-        own = (center.ack_deadlines or {}).get(severity.value) if center is not None else None
+        if deadlines is None:
+            deadlines = self._center_deadlines(session)
+        own = deadlines.get(center_id, {}).get(severity.value) if center_id is not None else None
         return timedelta(seconds=own) if own else self.ack_deadlines.get(severity)
 
-    def _new_alarm(self, session: Session, r: Raise, at: datetime, place: _Place | None) -> Alarm:
-        deadline = self.deadline_for(session, r.center_id, r.severity)
+    def _new_alarm(
+        self, session: Session, r: Raise, at: datetime, place: _Place | None, batch: _Batch | None = None
+    ) -> Alarm:
+        """A new alarm, added to the session but not flushed: its id (for the transition and the
+        events) is filled in at the batch's flush, so a batch of calls costs one INSERT round."""
+        if batch is None:
+            batch = _Batch(self._silences_between(session, at, at), self._center_deadlines(session))
+        deadline = self.deadline_for(session, r.center_id, r.severity, batch.deadlines)
         alarm = Alarm(
             kind=r.kind,
             resource=r.resource,
@@ -418,7 +457,7 @@ class AlarmService:
             escalations=0,
             acked_by="",
         )
-        silence = self._silence(session, r, at)
+        silence = self._silence(batch.silences, r, at)
         maintenance = place.maintenance_until if place is not None else None
         if silence is not None or (maintenance is not None and maintenance > at):
             alarm.state, alarm.resume_state = AlarmState.SUPPRESSED, AlarmState.UNACK
@@ -431,7 +470,6 @@ class AlarmService:
         else:
             note = ""
         session.add(alarm)
-        session.flush()  # the id, for the transition and the event
         self._transition(session, alarm, AlarmAction.RAISE, None, alarm.state, None, note, at)
         if alarm.state is AlarmState.SUPPRESSED:
             self._emit(session, AlarmSuppressed, alarm, by=ENGINE, note=note, silence_id=alarm.silence_id)
@@ -538,7 +576,7 @@ class AlarmService:
     ) -> None:
         session.add(
             AlarmTransition(
-                alarm_id=alarm.id,
+                alarm=alarm,
                 at=at,
                 action=action,
                 from_state=from_state,
@@ -557,35 +595,34 @@ class AlarmService:
         keeps as the device's retained status."""
         if status is None or alarm.device_id is None:
             return
+        device_id, site_id, kind = alarm.device_id, alarm.site_id, alarm.kind.label.lower()
         add_event(
             session,
-            DeviceStatusChanged(
+            lambda: DeviceStatusChanged(
                 occurred_at=at,
-                device_id=alarm.device_id,
-                site_id=alarm.site_id,
+                device_id=device_id,
+                site_id=site_id,
                 status=status,
                 previous=previous,
-                reason=f"alarm {alarm.id}: {alarm.kind.label.lower()}",
+                reason=f"alarm {alarm.id}: {kind}",
             ),
         )
 
     def _emit(self, session: Session, cls: type[AlarmEvent], alarm: Alarm, **extra: object) -> None:
-        add_event(
-            session,
-            cls(
-                occurred_at=self.clock(),
-                alarm_id=alarm.id,
-                kind=alarm.kind.value,
-                severity=alarm.severity.value,
-                state=alarm.state.value,
-                center_id=alarm.center_id,
-                device_id=alarm.device_id,
-                site_id=alarm.site_id,
-                trunk_id=alarm.trunk_id,
-                resource=alarm.resource,
-                **extra,  # type: ignore[arg-type]
-            ),
-        )
+        """The event of ``alarm`` as it is now; its id is taken at commit (a new alarm has none yet)."""
+        fields: dict[str, object] = {
+            "occurred_at": self.clock(),
+            "kind": alarm.kind.value,
+            "severity": alarm.severity.value,
+            "state": alarm.state.value,
+            "center_id": alarm.center_id,
+            "device_id": alarm.device_id,
+            "site_id": alarm.site_id,
+            "trunk_id": alarm.trunk_id,
+            "resource": alarm.resource,
+            **extra,
+        }
+        add_event(session, lambda: cls(alarm_id=alarm.id, **fields))  # type: ignore[arg-type]
 
     def _for_action(self, session: Session, actor: Actor, alarm_id: object) -> Alarm:
         if actor.role not in (Role.ADMIN, Role.OPERATOR):

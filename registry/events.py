@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
 
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most values; the exact type, so that str enums still get .value
+        return value
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
@@ -24,9 +28,9 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [v if type(v) in _PLAIN else _jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): v if type(v) in _PLAIN else _jsonable(v) for k, v in value.items()}
     return value
 
 
@@ -56,11 +60,7 @@ class DomainEvent:
 
     def body(self) -> dict[str, Any]:
         """The event's own fields as JSON-ready values (times as ISO 8601 UTC, enums as values)."""
-        return {
-            f.name: _jsonable(getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if f.name not in _ENVELOPE
-        }
+        return {name: _jsonable(getattr(self, name)) for name in _body_fields(type(self))}
 
     def envelope(self) -> dict[str, Any]:
         """What a subscriber receives: id, type, version, time and the body."""
@@ -71,6 +71,18 @@ class DomainEvent:
             "occurred_at": _jsonable(self.occurred_at),
             "body": self.body(),
         }
+
+
+_FIELDS: dict[str, tuple[str, ...]] = {}
+
+
+def _body_fields(cls: type[DomainEvent]) -> tuple[str, ...]:
+    names = _FIELDS.get(cls.__qualname__ + cls.__module__)
+    if names is None:
+        names = _FIELDS[cls.__qualname__ + cls.__module__] = tuple(
+            f.name for f in dataclasses.fields(cls) if f.name not in _ENVELOPE
+        )
+    return names
 
 
 def from_envelope(data: dict[str, Any]) -> DomainEvent:

@@ -11,7 +11,7 @@ Must not import flask, routing, alarms or integrations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,17 +29,22 @@ from registry.models import OutboxEvent, OutboxSequence
 _PENDING = "anigate.outbox.pending"
 
 
-def add_event(session: Session, ev: DomainEvent) -> None:
+#: an event, or what makes it at commit (after the last flush: for ids a new row does not have yet)
+PendingEvent = DomainEvent | Callable[[], DomainEvent]
+
+
+def add_event(session: Session, ev: PendingEvent) -> None:
     """Write ``ev`` to the outbox when the session's transaction commits (not if it rolls back, nor
-    if the SAVEPOINT it was added in rolls back)."""
+    if the SAVEPOINT it was added in rolls back). A callable is called at commit, after the last
+    flush, and its event written."""
     add_events(session, (ev,))
 
 
-def add_events(session: Session, events: Iterable[DomainEvent]) -> None:
+def add_events(session: Session, events: Iterable[PendingEvent]) -> None:
     if not session.in_transaction():
         session.begin()  # the hook below belongs to a transaction: start it now, not at first SQL
     txn = session.get_nested_transaction() or session.get_transaction()
-    pending: list[tuple[SessionTransaction | None, DomainEvent]] = session.info.setdefault(_PENDING, [])
+    pending: list[tuple[SessionTransaction | None, PendingEvent]] = session.info.setdefault(_PENDING, [])
     added = False
     for ev in events:
         pending.append((txn, ev))
@@ -50,7 +55,11 @@ def add_events(session: Session, events: Iterable[DomainEvent]) -> None:
 
 def pending_events(session: Session) -> list[DomainEvent]:
     """The events the open transaction will write when it commits."""
-    return [ev for _, ev in session.info.get(_PENDING, ())]
+    return [_made(ev) for _, ev in session.info.get(_PENDING, ())]
+
+
+def _made(ev: PendingEvent) -> DomainEvent:
+    return ev if isinstance(ev, DomainEvent) else ev()
 
 
 def _row(ev: DomainEvent, seq: int, now: datetime) -> dict[str, Any]:
@@ -82,13 +91,14 @@ def reserve(session: Session, count: int) -> int:
 
 
 def _write_pending(session: Session) -> None:
-    pending: list[tuple[SessionTransaction | None, DomainEvent]] = session.info.pop(_PENDING, [])
+    pending: list[tuple[SessionTransaction | None, PendingEvent]] = session.info.pop(_PENDING, [])
     if not pending:
         return
-    last = reserve(session, len(pending))
-    first = last - len(pending) + 1
+    events = [_made(ev) for _, ev in pending]
+    last = reserve(session, len(events))
+    first = last - len(events) + 1
     now = utcnow()
-    insert_rows(session, OutboxEvent, [_row(ev, first + i, now) for i, (_, ev) in enumerate(pending)])
+    insert_rows(session, OutboxEvent, [_row(ev, first + i, now) for i, ev in enumerate(events)])
 
 
 def _within(txn: SessionTransaction | None, ended: SessionTransaction) -> bool:
