@@ -20,18 +20,11 @@ from alarms.choices import (
     Trigger,
 )
 from registry.db import Base, utcnow
+from registry.models import enum_column
 
 
 def _enum(cls: type, name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=40,
-        values_callable=lambda e: [m.value for m in e],
-        validate_strings=True,
-    )
+    return enum_column(cls, name, length=40)
 
 
 class Alarm(Base):

@@ -42,13 +42,15 @@ from registry.choices import (
 from registry.db import Base, utcnow
 
 
-def _enum(cls: type, name: str) -> Enum:
+def enum_column(cls: type, name: str, length: int = 32) -> Enum:
+    """A choice set stored as its values in a VARCHAR with a CHECK constraint (no native ENUM type,
+    so that a new value needs no ALTER TYPE)."""
     return Enum(
         cls,
         name=name,
         native_enum=False,
         create_constraint=True,
-        length=32,
+        length=length,
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
     )
@@ -150,7 +152,7 @@ class Location(Timestamped, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"), index=True)
     building: Mapped[str] = mapped_column(String(120), default="")
-    kind: Mapped[LocationKind] = mapped_column(_enum(LocationKind, "location_kind"))
+    kind: Mapped[LocationKind] = mapped_column(enum_column(LocationKind, "location_kind"))
     name: Mapped[str] = mapped_column(String(120))
     floor: Mapped[str] = mapped_column(String(32), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
@@ -172,8 +174,8 @@ class Trunk(Timestamped, Base):
     carrier: Mapped[str] = mapped_column(String(120), default="")
     #: IP addresses and CIDR networks, normalised (``ipaddress``)
     source_addresses: Mapped[list[str]] = mapped_column(default=list)
-    trust: Mapped[TrunkTrust] = mapped_column(_enum(TrunkTrust, "trunk_trust"))
-    ani_header: Mapped[AniHeader] = mapped_column(_enum(AniHeader, "ani_header"))
+    trust: Mapped[TrunkTrust] = mapped_column(enum_column(TrunkTrust, "trunk_trust"))
+    ani_header: Mapped[AniHeader] = mapped_column(enum_column(AniHeader, "ani_header"))
     #: ISO 3166-1 alpha-2 region used to read national-format numbers from this trunk
     default_region: Mapped[str] = mapped_column(String(2))
     expects_attestation: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -209,7 +211,7 @@ class Device(Timestamped, Base):
     ani: Mapped[str] = mapped_column(String(16), unique=True)
     #: a second number the device uses only for its periodic test calls (E.164), if any
     test_ani: Mapped[str | None] = mapped_column(String(16), unique=True)
-    kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind, "device_kind"))
+    kind: Mapped[DeviceKind] = mapped_column(enum_column(DeviceKind, "device_kind"))
     vendor: Mapped[str] = mapped_column(String(120), default="")
     model: Mapped[str] = mapped_column(String(120), default="")
     serial: Mapped[str] = mapped_column(String(120), default="")
@@ -221,7 +223,7 @@ class Device(Timestamped, Base):
     active_schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="RESTRICT"))
     test_interval_hours: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[DeviceStatus] = mapped_column(
-        _enum(DeviceStatus, "device_status"), default=DeviceStatus.ACTIVE
+        enum_column(DeviceStatus, "device_status"), default=DeviceStatus.ACTIVE
     )
     maintenance_until: Mapped[datetime | None]
     last_call_at: Mapped[datetime | None]
@@ -254,8 +256,8 @@ class DnisRule(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
-    line: Mapped[LineKind] = mapped_column(_enum(LineKind, "line_kind"))
-    priority: Mapped[CallPriority] = mapped_column(_enum(CallPriority, "call_priority"))
+    line: Mapped[LineKind] = mapped_column(enum_column(LineKind, "line_kind"))
+    priority: Mapped[CallPriority] = mapped_column(enum_column(CallPriority, "call_priority"))
     target_uri: Mapped[str] = mapped_column(String(255), default="")
     description: Mapped[str] = mapped_column(String(200), default="")
 
@@ -272,7 +274,7 @@ class NumberListEntry(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pattern: Mapped[str] = mapped_column(String(17), unique=True)
-    kind: Mapped[ListKind] = mapped_column(_enum(ListKind, "list_kind"))
+    kind: Mapped[ListKind] = mapped_column(enum_column(ListKind, "list_kind"))
     reason: Mapped[str] = mapped_column(Text, default="")
     #: the entry stops applying at this instant (None: never)
     expires_at: Mapped[datetime | None]
@@ -287,11 +289,11 @@ class FloodRule(Timestamped, Base):
     __table_args__ = (UniqueConstraint("scope", "device_kind", name="uq_flood_rules_scope_kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    scope: Mapped[FloodScope] = mapped_column(_enum(FloodScope, "flood_scope"))
-    device_kind: Mapped[DeviceKind | None] = mapped_column(_enum(DeviceKind, "device_kind"))
+    scope: Mapped[FloodScope] = mapped_column(enum_column(FloodScope, "flood_scope"))
+    device_kind: Mapped[DeviceKind | None] = mapped_column(enum_column(DeviceKind, "device_kind"))
     max_calls: Mapped[int] = mapped_column(Integer)
     window_seconds: Mapped[int] = mapped_column(Integer)
-    effect: Mapped[FloodEffect] = mapped_column(_enum(FloodEffect, "flood_effect"))
+    effect: Mapped[FloodEffect] = mapped_column(enum_column(FloodEffect, "flood_effect"))
 
 
 user_sites = Table(
@@ -310,7 +312,7 @@ class User(Timestamped, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(120), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
-    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
     center_id: Mapped[int | None] = mapped_column(ForeignKey("security_centers.id", ondelete="SET NULL"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: failed logins since the last good one; reaching the limit locks the account for a while
@@ -378,7 +380,7 @@ class ChangeLog(Base):
     #: entry point: api, csv, web, cli, demo
     source: Mapped[str] = mapped_column(String(16))
     request_id: Mapped[str] = mapped_column(String(64), default="")
-    action: Mapped[ChangeAction] = mapped_column(_enum(ChangeAction, "change_action"))
+    action: Mapped[ChangeAction] = mapped_column(enum_column(ChangeAction, "change_action"))
     object_type: Mapped[str] = mapped_column(String(32))
     object_id: Mapped[int] = mapped_column(Integer)
     object_repr: Mapped[str] = mapped_column(String(200))
