@@ -30,11 +30,13 @@ from tests.unit.routing.test_rules import (
     DEVICES,
     DNIS,
     EMERGENCY_LINE,
+    GARAGE,
     GATE,
     INTERCOM_LINE,
     LIFT,
     LIFT_TEST_NUMBER,
     NIGHT_DESK,
+    NOON,
     OLD,
     PBX,
     PRANKSTER,
@@ -44,6 +46,7 @@ from tests.unit.routing.test_rules import (
     SNAP,
     STRANGER,
     TEST_LINE,
+    TOWER,
     build,
     call,
     codes,
@@ -438,6 +441,32 @@ def test_the_operator_reads_why_each_target_was_chosen(
     d = decide(SNAP, facts)
     assert (d.status, d.reason_phrase) == (302, "Moved Temporarily")
     assert (d.reason, d.targets, d.language) == (reason, targets, language)
+
+
+@pytest.mark.parametrize(
+    ("at", "why"),
+    [
+        (
+            datetime(2026, 11, 25, 22, 0, tzinfo=UTC),
+            "outside business hours (Wed 2026-11-25 23:00 CET Europe/Berlin); "
+            "out-of-hours center 'Night desk' first; day center 'Day desk' as fallback",
+        ),
+        (
+            NOON,
+            "inside business hours (Wed 2026-11-25 11:00 CET Europe/Berlin); "
+            "day center 'Day desk' first; out-of-hours center 'Night desk' as fallback",
+        ),
+    ],
+)
+def test_the_reason_names_the_center_of_the_hour_and_its_fallback(at: datetime, why: str) -> None:
+    office = ScheduleEntry(60, "office", ({"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "18:00"},))
+    snap = build(sites=[replace(TOWER, business_hours_id=60), GARAGE], schedules=[office], number_lists=[])
+    d = decide(snap, call(LIFT, at=at))
+    assert d.reason == (
+        "dialled emergency line +4930555000; device 1 (elevator_phone, active) at site tower; "
+        + why
+        + "; default center 'Central' as fallback"
+    )
 
 
 def test_the_no_ani_anomaly_is_a_warning_without_evidence() -> None:

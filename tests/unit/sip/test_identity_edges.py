@@ -73,6 +73,7 @@ def _certificate(key: Any, *, valid_from: float = NOW - 86400, valid_to: float =
         # tokens are case-insensitive; extensions are kept as written, lower-cased
         ("User; X-Carrier-Private", {"user", "x-carrier-private"}, True),
         ("\tHeader ,none", {"header", "none"}, True),
+        ("none; X", {"none", "x"}, False),  # a one-letter extension is a token too
     ],
 )
 def test_each_privacy_type_alone(value: str, privacy: set[str], hidden: bool) -> None:
@@ -149,6 +150,15 @@ def test_rpid_without_party_is_the_calling_party() -> None:
     unscreened = who(invite("Remote-Party-ID: <sip:+493012345603@c.example>;screen=NO"), RPID_FIRST)
     assert unscreened.verified_identity is False
     assert unscreened.problems == ("Remote-Party-ID screen=no: number not screened by the network",)
+
+
+def test_only_the_calling_partys_rpid_tells_its_privacy() -> None:
+    req = invite(
+        "Remote-Party-ID: <sip:+493099990000@c.example>;party=called;privacy=off,"
+        " <sip:+493012345603@c.example>;party=calling;privacy=full",
+    )
+    ident = who(req, RPID_FIRST)
+    assert (ident.ani, ident.ani_source, ident.hidden) == ("+493012345603", "rpid", True)
 
 
 def test_rpid_privacy_of_an_untrusted_trunk_is_ignored_with_its_number() -> None:
