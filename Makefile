@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export ANIGATE_SIP_TORTURE_DIR ?= $(abspath $(CURDIR)/../shared/sip-torture)
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres lint tools venv venv-dev bench clean
+.PHONY: run test test-postgres lint tools venv venv-dev bench mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,5 +51,15 @@ test: lint tools
 test-postgres: venv-dev tools
 	ANIGATE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
 
+## mutation: mutmut over routing/policy.py and sip/identity.py with the unit tests (by hand, like a
+## benchmark; never in `make test` or CI; about 10 min on one core), then the score per module
+## without the mutants of mutation-equivalent.md. MUTATION_JOBS=2 uses both cores.
+MUTMUT ?= $(BIN)/mutmut
+MUTATION_JOBS ?= 1
+mutation: venv-dev
+	rm -rf mutants && mkdir mutants
+	time $(MUTMUT) run --max-children $(MUTATION_JOBS) > mutants/run.log 2>&1 || { tail -c 3000 mutants/run.log; exit 1; }
+	$(BIN)/python -m bench.mutation_score --survivors
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache mutants

@@ -214,8 +214,15 @@ def _addresses(req: Request, name: str, problems: list[str]) -> list[NameAddr]:
 
 def _privacy(req: Request, problems: list[str]) -> frozenset[str]:
     # RFC 3323 §4.2: Privacy-hdr = "Privacy" HCOLON priv-value *(";" priv-value); commas seen too
+    try:
+        values = req.headers.get_all("Privacy")
+    except SipError as exc:
+        # a value that cannot be split as a list (a stray quote) still asks for privacy: read the
+        # rows as written, or one bad character would show a caller who asked to be hidden
+        problems.append(f"Privacy: {error_detail(exc)}")
+        values = [value for name, value in req.headers.raw() if name.lower() == "privacy"]
     tokens: set[str] = set()
-    for value in _values(req, "Privacy", problems):
+    for value in values:
         tokens.update(t.strip(" \t").lower() for t in re.split(r"[;,]", value) if t.strip(" \t"))
     return frozenset(tokens)
 
@@ -447,9 +454,14 @@ def _attestation(
     if x5u and info and x5u != info:
         found.append("Identity info and PASSporT x5u name different certificates")
     cert_url = x5u or info
-    if header.get("alg") != "ES256" or passport.params.get("alg", "ES256") != "ES256":
+    alg, identity_alg = header.get("alg"), passport.params.get("alg", "ES256")
+    if alg != "ES256":
         verified = False
-        found.append(f"PASSporT alg {header.get('alg')!r} is not ES256")
+        found.append(f"PASSporT alg {alg!r} is not ES256")
+    elif identity_alg != "ES256":
+        # RFC 8224 §4.1: the Identity alg parameter must agree with the PASSporT's
+        verified = False
+        found.append(f"Identity alg {identity_alg!r} is not ES256")
     elif trust_store is not None and cert_url is not None and cert_url in trust_store:
         verified, why = _verify_es256(passport, trust_store[cert_url], now)
         if why is not None:
