@@ -32,7 +32,6 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from alarms.choices import PerceivedSeverity
 from alarms.jobs import JobRunner, JobSettings, build_scheduler
 from alarms.service import AlarmService
 from bootstrap import build_services
@@ -88,11 +87,6 @@ def listener_config(settings: Settings) -> ListenerConfig:
         tcp_max_per_source=settings.sip_tcp_max_per_source,
         tcp_max_per_trusted_source=settings.sip_tcp_max_per_trusted_source,
     )
-
-
-def alarm_service(settings: Settings) -> AlarmService:
-    deadlines = {PerceivedSeverity(k): timedelta(seconds=v) for k, v in settings.ack_deadlines.items()}
-    return AlarmService(ack_deadlines=deadlines)
 
 
 def job_settings(settings: Settings) -> JobSettings:
@@ -169,7 +163,7 @@ def run_recorder(settings: Settings, control_fd: int) -> int:
         services.session_factory,
         settings.journal_dir,
         max_pending=settings.max_pending_devices,
-        observers=[alarm_service(settings).on_calls],
+        observers=[AlarmService.from_settings(settings).on_calls],
     )
     try:
         recorder.run(stop.wait)
@@ -509,7 +503,9 @@ async def serve(settings: Settings) -> None:
     reporter.start()
     scheduler = None
     if settings.jobs:  # each tick runs once among the workers of the database (alarms.jobs)
-        runner = JobRunner(services.session_factory, name, alarm_service(settings), job_settings(settings))
+        runner = JobRunner(
+            services.session_factory, name, AlarmService.from_settings(settings), job_settings(settings)
+        )
         scheduler = build_scheduler(runner)
         scheduler.start()
     print(f"READY {settings.sip_host} {server.port}", flush=True)
