@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from alarms import silences as sl
 from alarms.api import schemas as a
-from alarms.choices import AlarmKind, AlarmState, PerceivedSeverity, SilenceScope
+from alarms.choices import AlarmKind, AlarmState, PerceivedSeverity, SilenceScope, Trigger
 from alarms.lifecycle import TransitionRefused
 from alarms.models import Alarm, Silence
 from alarms.queries import AlarmFilter, Place, alarm_places, alarm_query, alarm_transitions
@@ -31,7 +31,7 @@ from registry.actors import Actor
 from registry.api import auth, problems
 from registry.api import schemas as s
 from registry.api.views import SECURITY, Spec
-from registry.choices import TokenScope
+from registry.choices import DeviceKind, TokenScope
 from registry.errors import ValidationFailed
 from registry.queries import paginate
 from webcore.context import db, services
@@ -342,7 +342,11 @@ def _kind(path: a.RulePath) -> str:
 
 def _register_rules(bp: APIBlueprint, spec: Spec) -> None:
     common: dict[str, Any] = {"tags": RULES, "security": SECURITY}
-    detail = "/alarm-rules/<trigger>/<device_kind>"
+    # an unknown trigger or kind matches no route (404), like an id out of range
+    triggers = ",".join(Trigger.values())
+    kinds = ",".join([*DeviceKind.values(), "any"])
+    detail = f"/alarm-rules/<any({triggers}):trigger>/<any({kinds}):device_kind>"
+    no_rule = spec.problem("No such trigger or device kind (DELETE: no administrator's rule for it)")
 
     def list_rules() -> Response:
         rules = [_rule_json(r) for r in rules_in_force(db(), _actor())]
@@ -357,7 +361,7 @@ def _register_rules(bp: APIBlueprint, spec: Spec) -> None:
         endpoint="alarm_rule_list",
         responses={
             200: spec.json(s.page_model(a.AlarmRule), "Every rule, on one page"),
-            **spec.errors(401, 403),
+            **spec.errors(401, 403, 422),  # flask-openapi3 documents a 422 on every operation
         },
         **common,
     )(_annotate(list_rules))
@@ -387,6 +391,7 @@ def _register_rules(bp: APIBlueprint, spec: Spec) -> None:
         responses={
             200: spec.json(a.AlarmRule, "The rule in force"),
             **spec.errors(400, 401, 403, 409, 413, 415, 422),
+            404: no_rule,
         },
         **common,
     )(_annotate(put_view, path=a.RulePath, body=a.RulePut))
@@ -403,7 +408,11 @@ def _register_rules(bp: APIBlueprint, spec: Spec) -> None:
         description="Admins only: removes the administrator's rule (404 when there is none).",
         operation_id="delete_alarm_rule",
         endpoint="alarm_rule_delete",
-        responses={204: {"description": "Removed; the default applies"}, **spec.errors(401, 403, 404, 422)},
+        responses={
+            204: {"description": "Removed; the default applies"},
+            **spec.errors(401, 403, 422),
+            404: no_rule,
+        },
         **common,
     )(_annotate(delete_view, path=a.RulePath))
 

@@ -165,20 +165,19 @@ def test_deleting_a_rule_returns_to_the_default(client, session, est, ada) -> No
 
 
 def test_the_rule_body_and_path_are_checked(client, est, ada) -> None:
-    assert_problem(
-        client.put(f"{URL}/sneezing/any", json={"kind": "call_flood", "severity": "minor"}, headers=ada), 422
+    # an unknown trigger or device kind is no resource at all
+    body = {"kind": "call_flood", "severity": "minor"}
+    assert_problem(client.put(f"{URL}/sneezing/any", json=body, headers=ada), 404)
+    assert_problem(client.put(f"{URL}/call_flood/toaster", json=body, headers=ada), 404)
+    assert_problem(client.delete(f"{URL}/call_flood/toaster", headers=ada), 404)
+    missing = assert_problem(
+        client.put(f"{URL}/call_flood/any", json={"kind": "call_flood"}, headers=ada), 422
     )
-    assert_problem(
-        client.put(
-            f"{URL}/call_flood/toaster", json={"kind": "call_flood", "severity": "minor"}, headers=ada
-        ),
-        422,
-    )
-    body = assert_problem(client.put(f"{URL}/call_flood/any", json={"kind": "call_flood"}, headers=ada), 422)
-    assert body["errors"] == {"severity": "Field required"}
-    assert_problem(
+    assert missing["errors"] == {"severity": "Field required"}
+    fire = assert_problem(
         client.put(f"{URL}/call_flood/any", json={"kind": "fire", "severity": "minor"}, headers=ada), 422
     )
+    assert list(fire["errors"]) == ["kind"]
 
 
 @pytest.mark.parametrize("role", ["operator", "facility_manager"])
