@@ -37,7 +37,7 @@ lint: venv-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy --strict sip alarms registry/events.py registry/outbox.py $(filter-out routing/api.py,$(wildcard routing/*.py))
+	$(BIN)/mypy --strict sip $(wildcard alarms/*.py) registry/events.py registry/outbox.py $(filter-out routing/api.py,$(wildcard routing/*.py))
 
 ## tools: sipp and chromium (and later snmptrapd) for the e2e and browser tests, installed when missing
 tools:

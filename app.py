@@ -13,6 +13,7 @@ from flask_openapi3 import Info, OpenAPI
 import webcore.context
 import webcore.health
 import webcore.urls
+from alarms import api as alarms_api
 from bootstrap import Services, build_services, secret_key
 from config import Settings
 from registry import api as registry_api
@@ -23,7 +24,8 @@ from routing import api as routing_api
 API_INFO = Info(
     title="anigate registry API",
     version="1",
-    description="Register SIP emergency devices by ANI and look them up. Errors are "
+    description="Register SIP emergency devices by ANI and look them up; follow calls and act on "
+    "alarms. Errors are "
     "application/problem+json (RFC 9457). Authenticate with `Authorization: Bearer <token>`.",
 )
 
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     webcore.urls.init_app(app)  # before the blueprints: their rules use <id:...>
     registry_api.init_app(app)
     app.register_api(routing_api.build_blueprint(settings.api_page_size, settings.api_max_page_size))
+    app.register_api(alarms_api.build_blueprint(settings.api_page_size, settings.api_max_page_size))
     app.register_blueprint(webcore.health.bp)
     registry_web.init_app(app)  # after the API blueprints: their token routes are exempt from CSRF
     for group in registry_cli.COMMANDS:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from alarms.choices import PerceivedSeverity
 from alarms.service import AlarmService
 from config import Settings
 from registry.db import PRIVATE_FILE_MODE, make_engine, make_session_factory, owner_only, private_dir, utcnow
@@ -60,8 +59,7 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
 
 
 def alarm_service(settings: Settings, clock: Callable[[], datetime] = utcnow) -> AlarmService:
-    deadlines = {PerceivedSeverity(k): timedelta(seconds=v) for k, v in settings.ack_deadlines.items()}
-    return AlarmService(clock, ack_deadlines=deadlines)
+    return AlarmService.from_settings(settings, clock)
 
 
 def secret_key(settings: Settings) -> str:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ from alarms.lifecycle import TransitionRefused, next_state
 from alarms.models import Alarm, AlarmRule, AlarmTransition, Silence
 from alarms.rules import End, Raise, Rule, RuleBook, evaluate_call
 from registry.actors import Actor
-from registry.choices import DeviceStatus, Role
+from registry.choices import DeviceStatus, Role, TokenScope
 from registry.db import as_id, utcnow
 from registry.errors import Forbidden, NotFound, ValidationFailed
 from registry.events import (
@@ -69,6 +70,13 @@ def load_rulebook(session: Session) -> RuleBook:
     return RuleBook(Rule(r.trigger, r.device_kind, r.kind, r.severity, r.latched, r.enabled) for r in rows)
 
 
+class DeadlineSettings(Protocol):
+    """What :meth:`AlarmService.from_settings` reads of ``config.Settings``."""
+
+    @property
+    def ack_deadlines(self) -> Mapping[str, float]: ...
+
+
 @dataclass(frozen=True)
 class _Place:
     device_kind: str | None
@@ -99,6 +107,14 @@ class AlarmService:
     ) -> None:
         self.clock = clock
         self.ack_deadlines = dict(DEFAULT_ACK_DEADLINES if ack_deadlines is None else ack_deadlines)
+
+    @classmethod
+    def from_settings(
+        cls, settings: DeadlineSettings, clock: Callable[[], datetime] = utcnow
+    ) -> AlarmService:
+        """The service with the configured acknowledgement deadlines (seconds per severity name)."""
+        deadlines = {PerceivedSeverity(k): timedelta(seconds=v) for k, v in settings.ack_deadlines.items()}
+        return cls(clock, deadlines)
 
     # ---- from calls (the recorder's batch) ---------------------------------------------------------
 
@@ -283,14 +299,7 @@ class AlarmService:
         ).all()
         woken: list[Alarm] = []
         for silence in ended:
-            silence.expired_at = now
-            alarms = session.scalars(
-                select(Alarm).where(
-                    Alarm.silence_id == silence.id, Alarm.state == AlarmState.SUPPRESSED.value
-                )
-            ).all()
-            for alarm in alarms:
-                woken.append(self._wake(session, alarm, f"silence {silence.id} ended", now))
+            woken += self.wake_silenced(session, silence)
         # devices whose maintenance ended (their alarms were suppressed without a silence row)
         maintained = session.scalars(
             select(Alarm)
@@ -306,6 +315,18 @@ class AlarmService:
         for alarm in maintained:
             woken.append(self._wake(session, alarm, "the device's maintenance ended", now))
         return woken
+
+    def wake_silenced(self, session: Session, silence: Silence) -> list[Alarm]:
+        """``silence`` ended (its time is up, or someone ended it): mark it processed, and the alarms
+        it suppressed become active (those whose condition ended meanwhile were closed then)."""
+        now = self.clock()
+        silence.expired_at = now
+        alarms = session.scalars(
+            select(Alarm)
+            .where(Alarm.silence_id == silence.id, Alarm.state == AlarmState.SUPPRESSED.value)
+            .order_by(Alarm.id)
+        ).all()
+        return [self._wake(session, alarm, f"silence {silence.id} ended", now) for alarm in alarms]
 
     def inhibit(self, session: Session, parent: Alarm, children: Iterable[Alarm]) -> int:
         """Mark ``children`` (per-device alarms) as inhibited by ``parent`` (a trunk or site alarm):
@@ -625,6 +646,7 @@ class AlarmService:
         add_event(session, lambda: cls(alarm_id=alarm.id, **fields))  # type: ignore[arg-type]
 
     def _for_action(self, session: Session, actor: Actor, alarm_id: object) -> Alarm:
+        actor.require_scope(TokenScope.ALARMS_WRITE)
         if actor.role not in (Role.ADMIN, Role.OPERATOR):
             raise Forbidden("only security center operators and administrators act on alarms")
         return get_alarm(session, actor, alarm_id, for_update=True)
@@ -646,6 +668,9 @@ def alarm_scope(actor: Actor) -> ColumnElement[bool]:
 
 
 def get_alarm(session: Session, actor: Actor, alarm_id: object, for_update: bool = False) -> Alarm:
+    """The alarm ``actor`` may see (404 otherwise); ``for_update`` locks it for an action."""
+    if not for_update:
+        actor.require_scope(TokenScope.ALARMS_READ)
     ident = as_id(alarm_id)
     if ident is None:
         raise NotFound("alarm", alarm_id)

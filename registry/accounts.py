@@ -36,19 +36,23 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 # a constant hash to compare against when the user does not exist (same time either way)
 _DUMMY_HASH = generate_password_hash("not-a-password-" + "x" * 16)
 
-_READ, _WRITE, _ROUTE = (
+_READ, _WRITE, _ROUTE, _ALARMS_READ, _ALARMS_WRITE = (
     TokenScope.REGISTRY_READ.value,
     TokenScope.REGISTRY_WRITE.value,
     TokenScope.CALLS_ROUTE.value,
+    TokenScope.ALARMS_READ.value,
+    TokenScope.ALARMS_WRITE.value,
 )
 #: the scopes a token of each role may carry. ``calls:route`` reads every site's device facts and
 #: writes call records into every site's history, so it belongs to admins and integration (PBX)
-#: accounts only; an integration account holds nothing else. A token is cut to these at each use,
-#: so a token made before a role change, or written into the table by hand, gets no more.
+#: accounts only; an integration account holds nothing else. The alarm scopes go with the people
+#: who see alarms (what each role may do with them is the alarm service's rule). A token is cut to
+#: these at each use, so a token made before a role change, or written into the table by hand, gets
+#: no more.
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
-    Role.ADMIN: frozenset({_READ, _WRITE, _ROUTE}),
-    Role.FACILITY_MANAGER: frozenset({_READ, _WRITE}),
-    Role.OPERATOR: frozenset({_READ, _WRITE}),
+    Role.ADMIN: frozenset({_READ, _WRITE, _ROUTE, _ALARMS_READ, _ALARMS_WRITE}),
+    Role.FACILITY_MANAGER: frozenset({_READ, _WRITE, _ALARMS_READ, _ALARMS_WRITE}),
+    Role.OPERATOR: frozenset({_READ, _WRITE, _ALARMS_READ, _ALARMS_WRITE}),
     Role.INTEGRATION: frozenset({_ROUTE}),
 }
 

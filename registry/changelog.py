@@ -30,7 +30,7 @@ from registry.outbox import add_events
 _SKIP = {"password_hash", "digest", "created_at", "updated_at"}
 
 #: logged objects the routing snapshot does not read: their changes leave the revision alone
-ACCOUNT_OBJECTS = frozenset({"user", "token", "api_token"})
+UNROUTED_OBJECTS = frozenset({"user", "token", "api_token", "silence", "alarm_rule"})
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -98,7 +98,7 @@ def record_changes(session: Session, actor: Actor, changes: Iterable[Change]) ->
     ]
     insert_rows(session, ChangeLog, rows)
     add_events(session, device_events(now, actor, [c for c in changes if c.object_type == "device"]))
-    if any(row["object_type"] not in ACCOUNT_OBJECTS for row in rows):
+    if any(row["object_type"] not in UNROUTED_OBJECTS for row in rows):
         before_commit(session, "registry_revision", bump_revision)
     return len(rows)
 

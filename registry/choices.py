@@ -79,6 +79,10 @@ class TokenScope(LabelledChoice):
     REGISTRY_WRITE = "registry:write", "Change the registry"
     #: for PBXs and contact-center platforms that ask where a call goes (POST /api/v1/calls/route)
     CALLS_ROUTE = "calls:route", "Route calls"
+    #: alarms, their history, silences and the alarm rules (GET /api/v1/alarms, /silences, /alarm-rules)
+    ALARMS_READ = "alarms:read", "Read alarms and silences"
+    #: acknowledge, note, clear, reset and shelve alarms; plan silences; admins: edit alarm rules
+    ALARMS_WRITE = "alarms:write", "Act on alarms and silences"
 
 
 class LineKind(LabelledChoice):

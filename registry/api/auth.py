@@ -18,10 +18,10 @@ from registry.choices import TokenScope
 from registry.errors import Forbidden
 from webcore.context import db, request_id, services
 
-#: methods that only read; everything else needs ``registry:write``
+#: methods that only read; everything else needs the blueprint's write scope
 READ_METHODS = frozenset({"GET", "HEAD"})
 #: methods whose request body the API reads
-BODY_METHODS = frozenset({"POST", "PATCH"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 #: the largest request body the JSON API reads (the web app's CSV upload has its own, larger limit)
 MAX_BODY_BYTES = 1024 * 1024
 _TOO_LARGE = f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB."
@@ -35,10 +35,13 @@ def bearer_secret() -> str | None:
     return secret.strip()
 
 
-def authenticate(write_scope: TokenScope = TokenScope.REGISTRY_WRITE) -> Response | None:
+def authenticate(
+    write_scope: TokenScope = TokenScope.REGISTRY_WRITE, read_scope: TokenScope = TokenScope.REGISTRY_READ
+) -> Response | None:
     """``before_request`` hook: sets ``g.actor`` or answers 401/403 as a problem.
 
-    Reads need ``registry:read``; other methods ``write_scope`` (``registry:write`` by default)."""
+    Reads need ``read_scope`` (``registry:read`` by default); other methods ``write_scope``
+    (``registry:write`` by default)."""
     if request.method == "OPTIONS":  # answered by Flask with the Allow header; reveals nothing
         return None
     secret = bearer_secret()
@@ -50,7 +53,7 @@ def authenticate(write_scope: TokenScope = TokenScope.REGISTRY_WRITE) -> Respons
     if use.stamp_due:  # its own short transaction: kept even when the request fails later
         record_token_use(services().engine, use.token_id)
     actor = use.actor
-    scope = TokenScope.REGISTRY_READ if request.method in READ_METHODS else write_scope
+    scope = read_scope if request.method in READ_METHODS else write_scope
     try:
         actor.require_scope(scope)
     except Forbidden as exc:
@@ -90,6 +93,10 @@ def require_json() -> None:
         raise BadRequest("The JSON body is nested too deeply.") from None
 
 
-def init_blueprint(bp: Blueprint, write_scope: TokenScope = TokenScope.REGISTRY_WRITE) -> None:
-    bp.before_request(lambda: authenticate(write_scope))
+def init_blueprint(
+    bp: Blueprint,
+    write_scope: TokenScope = TokenScope.REGISTRY_WRITE,
+    read_scope: TokenScope = TokenScope.REGISTRY_READ,
+) -> None:
+    bp.before_request(lambda: authenticate(write_scope, read_scope))
     bp.before_request(require_json)

@@ -1,9 +1,10 @@
 """Property-based test of the REST API against its own OpenAPI document (schemathesis).
 
-Every operation is called with generated valid and invalid input on a small seeded estate, as an
-administrator with read and write scopes, and every response is checked by schemathesis' default
-checks: no server errors, documented status codes, content types, headers and response schemas,
-invalid input rejected, valid input accepted, authentication not ignored.
+Every operation is called with generated valid and invalid input on a small seeded estate (with one
+alarm), as an administrator with the registry's and the alarms' read and write scopes, and every
+response is checked by schemathesis' default checks: no server errors, documented status codes,
+content types, headers and response schemas, invalid input rejected, valid input accepted,
+authentication not ignored.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+from alarms.service import AlarmService
+from registry.db import utcnow
+from registry.events import CallRouted
 from tests import factories as f
-from tests.api_support import bearer
+from tests.api_support import READ_WRITE, bearer
 
 CONFIG = {
     "checks": {
@@ -35,7 +39,21 @@ def api_schema(app, session):  # type: ignore[no-untyped-def]
     f.site(session, name="Car Park B", slug="car-park-b", country="GB", timezone="Europe/London")
     f.device(session, est["site"].id, ani="+49 30 2390 5601", kind="door_intercom", serial="D-1")
     session.commit()
-    headers = bearer(session, "schemathesis")
+    dev = est["device"]
+    call = CallRouted(
+        occurred_at=utcnow(),
+        call_id="c1@pbx",
+        record_id="r1",
+        ani=dev.ani,
+        device_id=dev.id,
+        device_kind="elevator_phone",
+        site_id=est["site"].id,
+        center_id=est["center"].id,
+        line="emergency",
+    )
+    AlarmService().on_calls(session, [call])  # alarm 1: a latched lift alarm to act on
+    session.commit()
+    headers = bearer(session, "schemathesis", scopes=(*READ_WRITE, "alarms:read", "alarms:write"))
     config = SchemathesisConfig.from_dict(CONFIG | {"headers": headers})
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, config=config)
 
