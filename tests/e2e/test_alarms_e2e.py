@@ -45,20 +45,26 @@ def lift_place(estate_db):  # type: ignore[no-untyped-def]
     return loc
 
 
-def test_a_lift_call_raises_a_lift_emergency_within_2_s_after_its_call_routed(
-    lift_place, estate_db, worker, tmp_path
-) -> None:
-    # the web app of this database, as `make run` serves it, asked by an operator of the center
+@pytest.fixture
+def web_app(estate_db, tmp_path):  # type: ignore[no-untyped-def]
+    """The web app of this database, as `make run` serves it."""
     app = create_app(
         settings=Settings.from_env({}, database_url=estate_db.url, instance_dir=tmp_path / "web", demo=False)
     )
+    yield app
+    app.extensions["anigate"].close()
+
+
+def test_a_lift_call_raises_a_lift_emergency_within_2_s_after_its_call_routed(
+    lift_place, estate_db, worker, web_app, tmp_path
+) -> None:
     with estate_db.factory() as s:
         operator = create_user(
             s, "olga", "correct horse battery", "operator", center=estate_db.objects["berlin"].id
         )
         _, secret = create_token(s, operator, "console", ["alarms:read"])
         s.commit()
-    client = app.test_client()
+    client = web_app.test_client()  # asked by an operator of the center
     result = run_sipp(
         tmp_path,
         worker.port,
