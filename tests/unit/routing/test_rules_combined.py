@@ -302,7 +302,8 @@ def test_no_center_reachable_is_480_and_keeps_every_anomaly() -> None:
     assert codes(d) == ["unknown_ani", "withheld", "low_attestation"]
     assert d.reason == (
         "dialled emergency line +4930555000; unknown ANI +493099990000; number of DE (fixed); "
-        "no center speaks de; default center 'Mute' first; no security center with a SIP URI is configured; "
+        "no center serves DE; no center speaks de; default center 'Mute' first; "
+        "no security center with a SIP URI is configured; "
         "anomalies: unknown_ani, withheld, low_attestation"
     )
     # the language of the default center, which has no URI to offer
@@ -339,8 +340,9 @@ def test_a_blocklisted_caller_withheld_and_low_attested_is_declined_with_every_a
             EMERGENCY_LINE,
             "dialled emergency line +4930555000; unknown ANI +493099990001; "
             "+493099990001 is on the blocklist (+493099990001) but is never declined on this line; "
-            "number of DE (fixed); center speaking 'de' 'Day desk' first; "
-            "default center 'Central' as fallback; anomalies: unknown_ani, blocklisted",
+            "number of DE (fixed); unknown caller from DE: regional center 'Day desk' "
+            "(day center of 2 sites in DE) first; default center 'Central' as fallback; "
+            "anomalies: unknown_ani, blocklisted",
             Anomaly(
                 "blocklisted", Severity.WARNING, {"pattern": PRANKSTER, "reason": "prank calls at the gate"}
             ),
@@ -350,8 +352,8 @@ def test_a_blocklisted_caller_withheld_and_low_attested_is_declined_with_every_a
             "+493099998812",
             INTERCOM_LINE,
             "dialled intercom line +4930555100; unknown ANI +493099998812; number of DE (fixed); "
-            "center speaking 'de' 'Day desk' first; default center 'Central' as fallback; "
-            "anomalies: unknown_ani, graylisted",
+            "unknown caller from DE: regional center 'Day desk' (day center of 2 sites in DE) first; "
+            "default center 'Central' as fallback; anomalies: unknown_ani, graylisted",
             Anomaly(
                 "graylisted", Severity.WARNING, {"pattern": "+4930999988*", "reason": "unverified range"}
             ),
@@ -413,8 +415,8 @@ def test_listed_callers_that_are_routed_say_so_in_the_reason(
         ),
         (
             call("+358912345678", ""),  # Finland: fi or sv, which nobody speaks; the default speaks en
-            "unknown ANI +358912345678; number of FI (fixed); no center speaks fi/sv; "
-            "default center 'Central' first; anomalies: unknown_ani",
+            "unknown ANI +358912345678; number of FI (fixed); no center serves FI; "
+            "no center speaks fi/sv; default center 'Central' first; anomalies: unknown_ani",
             (DEFAULT,),
             "en",
         ),
@@ -427,8 +429,9 @@ def test_listed_callers_that_are_routed_say_so_in_the_reason(
         ),
         (
             call("+33123456789", ""),
-            "unknown ANI +33123456789; number of FR (fixed); center speaking 'fr' 'Paris' first; "
-            "default center 'Central' as fallback; anomalies: unknown_ani",
+            "unknown ANI +33123456789; number of FR (fixed); no center serves FR; "
+            "center speaking 'fr' 'Paris' first; default center 'Central' as fallback; "
+            "anomalies: unknown_ani",
             (Target(4, "Paris", "sip:paris@10.0.0.4"), DEFAULT),
             "fr",
         ),
@@ -568,8 +571,8 @@ def test_a_device_whose_site_is_gone_is_routed_as_an_unknown_caller() -> None:
     assert d.reason == (
         "device 1 has no site in the snapshot: routed as an unknown caller; "
         "+493011110001 is on the blocklist (+493011110001) but is never declined on this line; "
-        "number of DE (fixed); center speaking 'de' 'Day desk' first; default center 'Central' as fallback; "
-        "anomalies: unknown_ani, blocklisted"
+        "number of DE (fixed); no center serves DE; center speaking 'de' 'Day desk' first; "
+        "default center 'Central' as fallback; anomalies: unknown_ani, blocklisted"
     )
     assert d.anomalies[0] == Anomaly(
         "unknown_ani", Severity.WARNING, {"ani": LIFT, "device_id": 1, "region": "DE", "line_type": "fixed"}
