@@ -4,7 +4,7 @@ Equivalent mutants (no test can tell them from the original) are listed with a r
 ``mutation-equivalent.md`` and left out of the total. A timeout counts as killed (the tests did not
 pass). Exit status 1 when a module is under ``--min`` percent.
 
-    .venv/bin/python -m bench.mutation_score [--min 95] [--survivors]
+    .venv/bin/python -m bench.mutation_score [--min 95] [--survivors] [--modules a.py,b.py]
 """
 
 from __future__ import annotations
@@ -69,10 +69,17 @@ def module_name(path: str) -> str:
     return path.removesuffix(".py").replace("/", ".")
 
 
-def score(root: Path = ROOT, equivalent: dict[str, str] | None = None) -> list[dict[str, object]]:
+def score(
+    root: Path = ROOT, equivalent: dict[str, str] | None = None, only: list[str] | None = None
+) -> list[dict[str, object]]:
+    """One row per module of ``only_mutate`` (or of ``only``, a subset of it)."""
     equivalent = equivalent_mutants() if equivalent is None else equivalent
+    configured = modules(root)
+    unknown_modules = [p for p in only or () if p not in configured]
+    if unknown_modules:
+        raise SystemExit(f"not in [tool.mutmut] only_mutate: {', '.join(unknown_modules)}")
     rows: list[dict[str, object]] = []
-    for path in modules(root):
+    for path in only or configured:
         meta = root / "mutants" / f"{path}.meta"
         if not meta.exists():
             raise SystemExit(f"{meta.relative_to(root)} missing: run `make mutation` first")
@@ -107,10 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--min", type=float, default=0.0, help="fail when a module scores below this (%%)")
     parser.add_argument("--survivors", action="store_true", help="list the mutants not killed")
+    parser.add_argument("--modules", help="comma-separated paths of only_mutate to score (default: all)")
     args = parser.parse_args(argv)
+    only = [p.strip() for p in args.modules.split(",") if p.strip()] if args.modules else None
     ok = True
     print(f"{'module':<22} {'killed':>6} / {'total':<5} {'score':>7}  (equivalent left out)")
-    for row in score():
+    for row in score(only=only):
         print(
             f"{row['module']:<22} {row['killed']:>6} / {row['total']:<5} {row['score']:>6.1f} %"
             f"  ({row['equivalent']} of {row['mutants']} mutants equivalent)"

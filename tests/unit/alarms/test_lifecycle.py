@@ -117,3 +117,34 @@ def test_the_refusals_say_why_in_an_operators_words() -> None:
         next_state(SHELVED, A.SHELVE, latched=False)
     with pytest.raises(TransitionRefused, match="an alarm that is suppressed cannot be suppressed"):
         next_state(SUPPRESSED, A.SUPPRESS, latched=False)
+
+
+@pytest.mark.parametrize(
+    ("state", "action", "latched", "message"),
+    [
+        (CLOSED, A.NOTE, False, "the alarm is closed"),
+        (ACKED, A.ACKNOWLEDGE, False, "an alarm that is active, acknowledged cannot be acknowledged"),
+        (
+            LATCHED,
+            A.ACKNOWLEDGE,
+            True,
+            "an alarm that is latched (awaiting rescue ended) cannot be acknowledged",
+        ),
+        (UNACK, A.RESCUE_ENDED, False, "only a latched lift alarm waits for rescue ended"),
+        (UNACK, A.CLEAR, True, "a latched lift alarm closes on rescue ended or a reset with a reason"),
+        (SUPPRESSED, A.SHELVE, False, "an alarm that is suppressed cannot be shelved"),
+        (ACKED, A.UNSHELVE, False, "the alarm is not shelved"),
+        (SHELVED, A.SUPPRESS, False, "an alarm that is shelved cannot be suppressed"),
+        (SHELVED, A.UNSUPPRESS, False, "the alarm is not suppressed"),
+    ],
+)
+def test_each_refusal_reads_exactly_so(state: S, action: A, latched: bool, message: str) -> None:
+    with pytest.raises(TransitionRefused) as refused:
+        next_state(state, action, latched=latched)
+    assert str(refused.value) == message
+
+
+def test_an_action_the_machine_does_not_know_is_refused_by_name() -> None:
+    with pytest.raises(TransitionRefused) as refused:
+        next_state(UNACK, "page_the_janitor", latched=False)  # type: ignore[arg-type]
+    assert str(refused.value) == "unknown action page_the_janitor"

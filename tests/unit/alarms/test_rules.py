@@ -219,3 +219,73 @@ def test_the_rulebook_lists_one_rule_per_trigger_and_kind() -> None:
 def test_a_long_text_is_cut_to_the_column() -> None:
     (r,) = evaluate_call(call(site_name="S" * 400), RuleBook()).raises
     assert len(r.specific_problem) == 255
+
+
+def test_an_anomaly_alarm_names_the_caller_and_the_place() -> None:
+    (r,) = evaluate_call(call("door_intercom", anomaly("out_of_hours"), line="intercom"), RuleBook()).raises
+    assert (
+        r.specific_problem == "Call out of hours (+493023905601, Spree Tower, North core, Lift 1, floor 12)"
+    )
+    bare = call(
+        None, anomaly("wrong_trunk"), line="intercom", ani=None, site_name="", building="", location=""
+    )
+    (r,) = evaluate_call(bare, RuleBook()).raises
+    assert r.specific_problem == "Call on the wrong trunk (a withheld number, floor 12)"
+    nowhere = call(
+        None, anomaly("wrong_trunk"), line="intercom", site_name="", building="", location="", floor=""
+    )
+    (r,) = evaluate_call(nowhere, RuleBook()).raises
+    assert r.specific_problem == "Call on the wrong trunk (+493023905601)"
+
+
+def test_an_alarm_keeps_its_anomalys_evidence_and_an_emergency_has_none() -> None:
+    ev = call(
+        "elevator_phone",
+        anomaly("call_flood", scope="ani", count=12, limit=5, window_s=60),
+        anomaly("low_attestation"),
+        {"code": "out_of_hours", "severity": "warning"},  # no evidence at all
+    )
+    emergency, flood, weak, late = evaluate_call(ev, RuleBook()).raises
+    assert emergency.kind is AlarmKind.LIFT_EMERGENCY
+    assert emergency.evidence == {}
+    assert flood.evidence == {"scope": "ani", "count": 12, "limit": 5, "window_s": 60}
+    assert (weak.evidence, late.evidence) == ({}, {})
+
+
+def test_only_a_flood_is_filed_under_its_scope_any_other_anomaly_under_the_caller() -> None:
+    ev = call("door_intercom", anomaly("wrong_trunk", scope="trunk"), anomaly("out_of_hours", scope="site"))
+    assert [res for *_, res in raised(ev)] == ["device:7", "device:7"]
+
+
+def test_a_caller_without_device_or_number_is_filed_under_the_call_cut_to_the_column() -> None:
+    ev = call(None, anomaly("out_of_hours"), line="intercom", ani=None, call_id="a" * 80 + "@pbx")
+    (r,) = evaluate_call(ev, RuleBook()).raises
+    assert r.resource == "call:" + "a" * 59
+    assert len(r.resource) == 64
+
+
+def test_rescue_ended_ends_the_supervision_alarms_and_both_emergency_kinds() -> None:
+    assert evaluate_call(call(rescue_ended=True), RuleBook()).ends == (
+        End(AlarmKind.MISSED_TEST_CALL, "device:7"),
+        End(AlarmKind.HEARTBEAT_LOST, "device:7"),
+        End(AlarmKind.LIFT_EMERGENCY, "device:7", rescue=True),
+        End(AlarmKind.EMERGENCY_CALL, "device:7", rescue=True),
+    )
+
+
+@pytest.mark.parametrize(
+    ("skipped", "book"),
+    [
+        (anomaly("withheld"), RuleBook()),  # a flag only
+        (anomaly("unknown_ani"), RuleBook()),  # an unknown number off the emergency line
+        (
+            anomaly("out_of_hours"),
+            RuleBook(
+                [Rule(Trigger.OUT_OF_HOURS, "door_intercom", AlarmKind.OUT_OF_HOURS, MI, enabled=False)]
+            ),
+        ),
+    ],
+)
+def test_an_anomaly_that_raises_nothing_does_not_hide_the_next_one(skipped: dict, book: RuleBook) -> None:
+    ev = call("door_intercom", skipped, anomaly("wrong_trunk"), line="intercom")
+    assert raised(ev, book) == [(AlarmKind.WRONG_TRUNK, MA, "device:7")]
