@@ -31,7 +31,7 @@ from wtforms.validators import DataRequired
 
 from registry.actors import Actor
 from registry.choices import DeviceKind, DeviceStatus, LocationKind
-from registry.csvio import COLUMNS, ImportReport, export_csv, import_csv
+from registry.csvio import COLUMNS, ImportReport, export_csv, import_csv, neutralise_cell
 from registry.errors import Forbidden
 from registry.web import bp
 from registry.web.auth import current_actor
@@ -302,7 +302,7 @@ def csv_template(plural: str) -> Response:
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
-    writer.writerow([EXAMPLES[object_type].get(c, "") for c in columns])
+    writer.writerow([neutralise_cell(EXAMPLES[object_type].get(c, "")) for c in columns])
     return _csv_response(out.getvalue().encode("utf-8"), f"{plural}-template.csv")
 
 
