@@ -356,13 +356,15 @@ def import_csv(
     all_or_nothing: bool = True,
     default_region: str = "DE",
     progress: Progress | None = None,
+    max_rows: int | None = None,
 ) -> ImportReport:
     """Create (no ``id``) or update (``id``) ``object_type`` objects from a CSV text stream.
 
     Every row is validated first and every bad row reported. With ``all_or_nothing`` one bad row
     means nothing is written; ``dry_run`` never writes. Writes happen in the caller's transaction
     (the caller commits); each created or updated object gets a change-log row with source "csv".
-    ``progress(done, total)`` is called while rows are validated.
+    ``progress(done, total)`` is called while rows are validated (first with ``done`` 0). A file of
+    more than ``max_rows`` rows is refused as a whole, with one error saying so.
     """
     if object_type not in COLUMNS:
         raise ValueError(f"CSV import knows {', '.join(COLUMNS)}, not {object_type!r}")
@@ -386,6 +388,17 @@ def import_csv(
         return report
     body = records[1:]
     report.rows = len(body)
+    if max_rows is not None and len(body) > max_rows:
+        report.errors.append(
+            RowError(
+                body[max_rows][0],
+                "",
+                f"the file has {len(body):,} rows, more than the {max_rows:,} that one upload may have: "
+                f"split it into smaller files, or import it on the command line "
+                f"(flask --app app {object_type}s import FILE), which takes any number of rows",
+            )
+        )
+        return report
 
     imp = _Importer(session, actor, object_type, default_region, report)
     id_col = columns.index("id") if "id" in columns else None
@@ -408,6 +421,8 @@ def import_csv(
     pending: list[_Pending] = []
     bad_id_rows = {e.row for e in report.errors}
     total = len(body)
+    if progress is not None:
+        progress(0, total)
     for done, (row, cells) in enumerate(body, start=1):
         if progress is not None and done % PROGRESS_EVERY == 0:
             progress(done, total)
