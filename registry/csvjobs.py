@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Engine, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from registry.accounts import actor_for_user
 from registry.actors import Actor
@@ -33,6 +33,7 @@ from registry.choices import CsvJobPhase, CsvJobState
 from registry.csvio import COLUMNS, ImportReport, RowError, import_csv
 from registry.db import utcnow
 from registry.errors import Forbidden, NotFound
+from registry.logins import best_effort_update
 from registry.models import CsvJob
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ KEEP_SECONDS = 7 * 86400
 STALE_SECONDS = 120
 #: runs of one phase before a job whose process keeps dying fails instead of starting again
 MAX_ATTEMPTS = 2
+#: runs of a job that the database was too busy for before it fails, and the pause before the next
+MAX_BUSY_RUNS = 5
+BUSY_PAUSE_SECONDS = 1.0
 #: progress (and heartbeat) is written at most this often
 PROGRESS_SECONDS = 1.0
 #: how often an idle runner looks for queued jobs that another process took in
@@ -68,6 +72,8 @@ DIED = (
     "Upload the file again, or import it on the command line."
 )
 EXPIRED = "That upload has expired (an upload waits an hour for its confirmation). Upload the file again."
+BUSY = "The database stayed busy (another import or a long write); nothing was imported. Try again later."
+WAITED = "Tried again: the database was busy with another write; nothing had been written."
 RESTARTED = "Started again: the web process that was running it stopped."
 
 
@@ -298,6 +304,7 @@ class CsvJobRunner:
         poll_seconds: float = POLL_SECONDS,
     ):
         self.session_factory = session_factory
+        self._engine: Engine = session_factory.kw["bind"]
         self.uploads_dir = Path(folder)
         self.clock = clock
         self.poll_seconds = poll_seconds
@@ -306,6 +313,8 @@ class CsvJobRunner:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        #: the job this runner is running now, if any
+        self._current: int | None = None
 
     # -- thread life --------------------------------------------------------------------------------
 
@@ -350,6 +359,9 @@ class CsvJobRunner:
                 while not self._stopping.is_set() and self.run_next():
                     pass
                 failures = 0
+            except OperationalError as exc:  # SQLite locked past the busy timeout, a lost connection
+                failures += 1
+                log.warning("CSV job runner %s: the database is busy or away: %s", self.worker_id, exc.orig)
             except Exception:
                 failures += 1
                 if failures <= 3 or failures % 100 == 0:
@@ -380,20 +392,27 @@ class CsvJobRunner:
             queued = session.scalars(
                 select(CsvJob.id).where(CsvJob.state == CsvJobState.QUEUED).order_by(CsvJob.id).limit(10)
             ).all()
+            sqlite = session.get_bind().dialect.name == "sqlite"
             for job_id in queued:
                 now = self.clock()
+                stmt = update(CsvJob).where(CsvJob.id == job_id, CsvJob.state == CsvJobState.QUEUED)
+                if sqlite:
+                    # one writer at a time: a second import would only wait for the first one's write
+                    # lock, past the busy timeout; it waits in the queue instead
+                    other = aliased(CsvJob)
+                    importing = exists().where(
+                        other.phase == CsvJobPhase.IMPORT, other.state == CsvJobState.RUNNING
+                    )
+                    stmt = stmt.where(~((CsvJob.phase == CsvJobPhase.IMPORT) & importing))
                 taken = session.execute(
-                    update(CsvJob)
-                    .where(CsvJob.id == job_id, CsvJob.state == CsvJobState.QUEUED)
-                    .values(
+                    stmt.values(
                         state=CsvJobState.RUNNING,
                         claimed_by=self.worker_id,
                         attempts=CsvJob.attempts + 1,
                         started_at=now,
                         heartbeat_at=now,
                         rows_done=0,
-                    )
-                    .execution_options(synchronize_session=False)
+                    ).execution_options(synchronize_session=False)
                 )
                 session.commit()
                 if taken.rowcount == 1:  # type: ignore[attr-defined]
@@ -435,17 +454,11 @@ class CsvJobRunner:
             if done and done < total and now - last[0] < PROGRESS_SECONDS:
                 return
             last[0] = now
-            try:
-                with self.session_factory() as own:
-                    own.execute(
-                        update(CsvJob)
-                        .where(self._mine(job_id))
-                        .values(rows_done=done, rows_total=total, heartbeat_at=self.clock())
-                        .execution_options(synchronize_session=False)
-                    )
-                    own.commit()
-            except OperationalError:
-                pass  # progress is best effort: the next call writes it
+            # best effort, waiting 100 ms at most for a lock: the next call writes it
+            stmt = update(CsvJob).where(self._mine(job_id))
+            best_effort_update(
+                self._engine, stmt.values(rows_done=done, rows_total=total, heartbeat_at=self.clock())
+            )
 
         return progress
 
@@ -455,18 +468,32 @@ class CsvJobRunner:
             job = session.get(CsvJob, job_id)
             if job is None:
                 return
-            phase, path = job.phase, _file(self.uploads_dir, job)
+            phase, attempts, path = job.phase, job.attempts, _file(self.uploads_dir, job)
+            self._current = job_id
             try:
                 self._run(session, job, path)
             except _Stopping:
                 session.rollback()
                 self._set(job_id, state=CsvJobState.QUEUED, attempts=CsvJob.attempts - 1, claimed_by="")
                 log.info("CSV job %s (%s) back in the queue: this process is stopping", job_id, phase.value)
+            except OperationalError:
+                # SQLite: another writer (a command-line import, the call recorder) held the write lock
+                # past the busy timeout; a lost connection. Nothing was written: try again in a moment.
+                session.rollback()
+                log.warning("CSV job %s (%s): the database was busy", job_id, phase.value, exc_info=True)
+                if attempts >= MAX_BUSY_RUNS:
+                    self._end(job_id, CsvJobState.FAILED, message=BUSY)
+                    path.unlink(missing_ok=True)
+                else:
+                    self._set(job_id, state=CsvJobState.QUEUED, claimed_by="", message=WAITED)
+                    self._stopping.wait(BUSY_PAUSE_SECONDS)
             except Exception:
                 session.rollback()
                 log.exception("CSV job %s (%s) failed", job_id, phase.value)
                 self._end(job_id, CsvJobState.FAILED, message=FAILED)
                 path.unlink(missing_ok=True)
+            finally:
+                self._current = None
 
     def _end(
         self,
@@ -548,11 +575,15 @@ class CsvJobRunner:
         with self.session_factory() as session:
             running = session.scalars(select(CsvJob).where(CsvJob.state == CsvJobState.RUNNING)).all()
             for job in running:
-                if job.claimed_by == self.worker_id:
+                if job.claimed_by == self.worker_id and job.id == self._current:
                     continue
                 owner_host, _, rest = job.claimed_by.partition(":")
                 pid = rest.partition(":")[0]
-                gone = owner_host == host and pid.isdigit() and not _pid_alive(int(pid))
+                # this runner's own job that it is not running (a run that could not even record
+                # its end) is as abandoned as one of a process that stopped
+                gone = job.claimed_by == self.worker_id or (
+                    owner_host == host and pid.isdigit() and not _pid_alive(int(pid))
+                )
                 silent = job.heartbeat_at is None or now - job.heartbeat_at > timedelta(seconds=STALE_SECONDS)
                 if not (gone or silent):
                     continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,7 +25,7 @@ from config import Settings
 from registry import csvjobs
 from registry.accounts import actor_for_user
 from registry.choices import CsvJobPhase, CsvJobState
-from registry.csvjobs import submit_job
+from registry.csvjobs import CsvJobRunner, submit_job
 from registry.models import ChangeLog, CsvJob, Device, User
 from tests import factories as f
 from tests.web_support import user
@@ -238,3 +239,59 @@ def test_the_change_log_names_the_job_that_imported_a_row(session, ada, folder, 
     assert {(log.actor, log.source, log.request_id, log.user_id) for log in logs} == {
         ("ada", "csv", f"csv-job-{job.id}", ada.id)
     }
+
+
+def _checked_and_confirmed(
+    session: Session, owner: User, folder: Path, runner: CsvJobRunner, *texts: str
+) -> list[int]:
+    """Jobs for ``texts``, checked and confirmed: their imports wait in the queue."""
+    jobs = [_submit(session, owner, folder, text).id for text in texts]
+    assert runner.run_pending() == len(jobs)
+    for job_id in jobs:
+        assert (
+            csvjobs.confirm_job(session, actor_for_user(owner, "web"), _job(session, job_id), folder) is None
+        )
+    session.commit()
+    return jobs
+
+
+def test_on_sqlite_a_second_import_waits_in_the_queue_while_one_runs(
+    session, ada, folder, services, other_process
+) -> None:
+    runner = services.csv_jobs
+    other_rows = GOOD.replace("5601", "5611").replace("5602", "5612")
+    first, second = _checked_and_confirmed(session, ada, folder, runner, GOOD, other_rows)
+    check = _submit(session, ada, folder).id
+    assert runner.claim() == first
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    # SQLite has one writer at a time: the second import would wait for the first one's lock;
+    # PostgreSQL locks rows, so both import at once
+    assert other_process.csv_jobs.claim() == (check if sqlite else second)
+    runner.run(first)
+    assert other_process.csv_jobs.claim() == (second if sqlite else check)
+
+
+def test_a_job_the_database_is_too_busy_for_waits_and_runs_once_the_lock_is_gone(
+    session, ada, folder, services, database_url, caplog
+) -> None:
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no database-wide write lock (rows are locked, the import waits)")
+    runner = services.csv_jobs
+    (job_id,) = _checked_and_confirmed(session, ada, folder, runner, GOOD)
+    assert runner.claim() == job_id
+    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a command-line import writing, say: holds the write lock
+    run = threading.Thread(target=runner.run, args=(job_id,))
+    try:
+        run.start()  # checks the rows, then waits for the lock past the 5 s busy timeout
+        _wait(lambda: any("the database was busy" in r.getMessage() for r in caplog.records), timeout=30)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    run.join(30)
+    waited = _job(session, job_id)
+    assert (waited.state, waited.message, _devices(session)) == (CsvJobState.QUEUED, csvjobs.WAITED, 0)
+    assert runner.run_pending() == 1
+    done = _job(session, job_id)
+    assert done.state == CsvJobState.DONE and done.report is not None and done.report["created"] == 2
+    assert _devices(session) == 2
