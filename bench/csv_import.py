@@ -27,14 +27,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.estate import build_reference_data, device_rows, fresh_database
+from registry import csvjobs
+from registry.accounts import actor_for_user, create_user
 from registry.actors import Actor
 from registry.csvio import ImportReport, import_csv
 from registry.db import make_engine, make_session_factory
-from registry.models import ChangeLog, Device
+from registry.models import ChangeLog, CsvJob, Device
 
 #: the columns of the generated file (the others would be empty in every row)
 FILE_COLUMNS = ("ani", "kind", "vendor", "site", "location", "trunk", "test_interval_hours")
@@ -99,6 +101,30 @@ def _direct(factory: sessionmaker[Session], text: str, rows: int, args: argparse
     print(f"database holds {devices:,} devices and {logs:,} change-log rows with source csv")
 
 
+def _jobs(factory: sessionmaker[Session], text: str, rows: int, folder: Path) -> None:
+    """The same file through the web upload's job: check, confirm, import (progress rows written)."""
+    csvjobs.MAX_WEB_ROWS = rows  # the bench measures the work, not the cap
+    with factory() as session:
+        admin = create_user(session, "bench-admin", "bench-password-1", "admin")
+        session.commit()
+        actor = actor_for_user(admin, "web")
+        runner = csvjobs.CsvJobRunner(factory, folder)
+        job = csvjobs.submit_job(session, actor, "device", text, "devices.csv", folder, "DE")
+        session.commit()
+        _timed("web job: check", rows, runner.run_pending, False)
+        session.expire_all()
+        checked = session.get(CsvJob, job.id)
+        assert checked is not None and checked.report is not None, checked
+        if checked.report["error_count"]:
+            raise SystemExit(f"the check found errors: {checked.report['errors'][:5]}")
+        assert csvjobs.confirm_job(session, actor, checked, folder) is None
+        session.commit()
+        _timed("web job: import", rows, runner.run_pending, False)
+        session.expire_all()
+        done = session.get(CsvJob, job.id)
+        assert done is not None and done.report is not None and done.report["created"] == rows, done.message
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -121,6 +147,11 @@ def main() -> int:
             with factory.begin() as session:
                 build_reference_data(session)
             _direct(factory, text, args.rows, args)
+            if args.jobs:
+                with factory.begin() as session:  # the direct import's devices out of the way again
+                    session.execute(delete(ChangeLog))
+                    session.execute(delete(Device))
+                _jobs(factory, text, args.rows, Path(tmp) / "uploads")
             engine.dispose()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {rss:.0f} MB")

@@ -315,15 +315,18 @@ class CsvJobRunner:
         self._stopping = threading.Event()
         #: the job this runner is running now, if any
         self._current: int | None = None
+        self._pid = 0
 
     # -- thread life --------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the thread once (later calls do nothing), in the process that will run the jobs."""
         with self._lock:
-            if self._thread is not None or self._stopping.is_set():
+            # a thread started before a fork (gunicorn --preload) did not come along: start anew
+            if (self._thread is not None and self._pid == os.getpid()) or self._stopping.is_set():
                 return
-            self.worker_id = f"{_host()}:{os.getpid()}:{secrets.token_hex(4)}"
+            self._pid = os.getpid()
+            self.worker_id = f"{_host()}:{self._pid}:{secrets.token_hex(4)}"
             self._thread = threading.Thread(target=self._loop, name="csv-jobs", daemon=True)
             self._thread.start()
             atexit.register(self.stop)
