@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
+from registry.csvjobs import CsvJobRunner, uploads_dir
 from registry.db import PRIVATE_FILE_MODE, make_engine, make_session_factory, owner_only, private_dir, utcnow
 
 
@@ -28,8 +29,11 @@ class Services:
     engine: Engine
     session_factory: sessionmaker[Session]
     clock: Callable[[], datetime]
+    #: the web process's CSV job thread (started by the web app, never by the CLI or the worker)
+    csv_jobs: CsvJobRunner
 
     def close(self) -> None:
+        self.csv_jobs.stop()
         self.engine.dispose()
 
 
@@ -38,11 +42,15 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
     engine = overrides.pop("engine", None) or make_engine(
         settings.database_url, **dict(settings.engine_options)
     )
+    session_factory = overrides.pop("session_factory", None) or make_session_factory(engine)
+    clock = overrides.pop("clock", utcnow)
     return Services(
         settings=settings,
         engine=engine,
-        session_factory=overrides.pop("session_factory", None) or make_session_factory(engine),
-        clock=overrides.pop("clock", utcnow),
+        session_factory=session_factory,
+        clock=clock,
+        csv_jobs=overrides.pop("csv_jobs", None)
+        or CsvJobRunner(session_factory, uploads_dir(settings.instance_dir), clock=clock),
         **overrides,
     )
 
