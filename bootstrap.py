@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alarms.service import AlarmService
 from config import Settings
+from registry.csvjobs import CsvJobRunner, uploads_dir
 from registry.db import PRIVATE_FILE_MODE, make_engine, make_session_factory, owner_only, private_dir, utcnow
 from routing.recorder import CallObserver
 
@@ -32,6 +33,8 @@ class Services:
     clock: Callable[[], datetime]
     #: the alarm engine: fed by the recorder's batches and the route API, used by the alarm API
     alarms: AlarmService
+    #: the web process's CSV job thread (started by the web app, never by the CLI or the worker)
+    csv_jobs: CsvJobRunner
 
     @property
     def call_observers(self) -> list[CallObserver]:
@@ -39,6 +42,7 @@ class Services:
         return [self.alarms.on_calls]
 
     def close(self) -> None:
+        self.csv_jobs.stop()
         self.engine.dispose()
 
 
@@ -47,13 +51,16 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
     engine = overrides.pop("engine", None) or make_engine(
         settings.database_url, **dict(settings.engine_options)
     )
+    session_factory = overrides.pop("session_factory", None) or make_session_factory(engine)
     clock = overrides.pop("clock", utcnow)
     return Services(
         settings=settings,
         engine=engine,
-        session_factory=overrides.pop("session_factory", None) or make_session_factory(engine),
+        session_factory=session_factory,
         clock=clock,
         alarms=overrides.pop("alarms", None) or alarm_service(settings, clock),
+        csv_jobs=overrides.pop("csv_jobs", None)
+        or CsvJobRunner(session_factory, uploads_dir(settings.instance_dir), clock=clock),
         **overrides,
     )
 

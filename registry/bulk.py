@@ -2,7 +2,9 @@
 
 PostgreSQL gets ``INSERT ... SELECT FROM json_populate_recordset(NULL::<table>, <one JSON text>)``:
 one parameter instead of a statement with thousands of placeholders for the driver to parse and
-escape; other backends get SQLAlchemy's insertmanyvalues. Must not import flask.
+escape; SQLite gets one plain ``INSERT`` run by the driver's ``executemany`` over values converted
+by the columns' own type processors (SQLAlchemy's per-row parameter handling was most of the write
+time); other backends get SQLAlchemy's insertmanyvalues. Must not import flask.
 """
 
 from __future__ import annotations
@@ -31,16 +33,48 @@ def insert_rows(
     if not rows:
         return []
     table = cast(Table, model.__table__)
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         out: list[Row[Any]] = []
         for i in range(0, len(rows), PG_CHUNK):
             out.extend(_recordset_insert(session, table, rows[i : i + PG_CHUNK], returning))
         return out
+    if dialect == "sqlite":
+        done = _sqlite_insert(session, table, rows, returning)
+        if done is not None:
+            return done
     stmt = insert(table)
     if returning:
         return list(session.execute(stmt.returning(*(table.c[k] for k in returning)), rows))
     session.execute(stmt, rows)
     return []
+
+
+def _sqlite_insert(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], returning: Sequence[str]
+) -> list[Row[Any]] | None:
+    """``executemany`` of one compiled ``INSERT``; None when the statement would need values
+    SQLAlchemy computes per row (a column default of a column the rows leave out, a given ``id``)."""
+    connection = session.connection()
+    dialect = connection.dialect
+    keys = list(rows[0])
+    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    order = list(compiled.positiontup or ())
+    if sorted(order) != sorted(keys) or "id" in keys or (returning and "id" not in table.c):
+        return None
+    convert = [(key, table.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in order]
+    params = [tuple(row[k] if fn is None else fn(row[k]) for k, fn in convert) for row in rows]
+    if not returning:
+        connection.exec_driver_sql(compiled.string, params)
+        return []
+    # RETURNING does not work with executemany: the first row alone gives the first new id; SQLite
+    # gives every later row a larger one, and no other connection inserts until this transaction
+    # ends (one writer at a time), so the new rows are exactly those from that id on
+    first = connection.execute(insert(table).returning(table.c.id), rows[0]).scalar_one()
+    if len(params) > 1:
+        connection.exec_driver_sql(compiled.string, params[1:])
+    new = select(*(table.c[k] for k in returning)).where(table.c.id >= first)
+    return list(connection.execute(new))
 
 
 def _json_default(value: Any) -> Any:

@@ -128,6 +128,20 @@ class FloodEffect(LabelledChoice):
     FLAG = "flag", "Flag only"
 
 
+class CsvJobPhase(LabelledChoice):
+    """What a web CSV upload job does: check the file (a dry run), then import it once confirmed."""
+
+    CHECK = "check", "Check"
+    IMPORT = "import", "Import"
+
+
+class CsvJobState(LabelledChoice):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
 class ChangeAction(LabelledChoice):
     CREATE = "create", "Created"
     UPDATE = "update", "Updated"

@@ -1,7 +1,8 @@
-"""CSV import and export of devices, sites and locations, for the CLI now and a web upload later.
+"""CSV import and export of devices, sites and locations, for the CLI and the web upload's jobs.
 
 Every row is validated by the same cleaners as the API (:data:`registry.services.RESOURCES`), then
-written in bulk with its change-log rows in the caller's transaction. Must not import flask.
+written in bulk with its change-log rows in the caller's transaction; exported cells never start a
+spreadsheet formula (:func:`neutralise_cell`). Must not import flask.
 """
 
 from __future__ import annotations
@@ -32,7 +33,15 @@ from registry.queries import device_query, visible
 # Package-internal helpers of the use cases: the same write check and partial-update merge as the API.
 from registry.services import RESOURCES, Lookups, _check_write, _input, record_bulk_creates
 
-__all__ = ["COLUMNS", "ImportReport", "RowError", "export_csv", "import_csv"]
+__all__ = [
+    "COLUMNS",
+    "ImportReport",
+    "RowError",
+    "export_csv",
+    "import_csv",
+    "neutralise_cell",
+    "restore_cell",
+]
 
 #: CSV columns per object type, in export order; the names are the cleaners' input keys.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -85,6 +94,17 @@ NATURAL_KEY: dict[str, tuple[str, ...]] = {
     "location": ("site_id", "building", "name"),
 }
 
+#: columns holding validated E.164 numbers (``+4930...``): exported as they are, never quoted
+E164_COLUMNS = frozenset({"ani", "test_ani"})
+#: OWASP "CSV injection": a spreadsheet reads a cell starting with = + - @ TAB or CR as a formula.
+#: Export puts one ``'`` before such a cell, and before one that starts with quotes and then such a
+#: character (so a value that really begins with ``'=`` keeps its quote); import takes exactly one
+#: ``'`` off a cell that starts with quotes and then such a character: export, then import, gives
+#: every string back as it was.
+_NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r]")
+_QUOTED = re.compile(r"'+[=+\-@\t\r]")
+_E164 = re.compile(r"\+[0-9]{1,15}")
+
 #: how often (rows) the progress callback is called while validating
 PROGRESS_EVERY = 1000
 #: the largest primary key (INTEGER is 32 bits on PostgreSQL)
@@ -132,6 +152,18 @@ Progress = Callable[[int, int], None]
 
 
 # --- reading -------------------------------------------------------------------------------------
+
+
+def neutralise_cell(text: str) -> str:
+    """``text`` as a cell no spreadsheet runs as a formula: ``'`` before it when it starts with
+    = + - @ TAB or CR, also after leading quotes (``'=x`` goes out as ``''=x``)."""
+    return "'" + text if _NEEDS_QUOTE.match(text) else text
+
+
+def restore_cell(text: str) -> str:
+    """The value of a cell :func:`neutralise_cell` wrote: one ``'`` off when quotes and then
+    = + - @ TAB or CR follow; any other text as it is (``'abc`` stays ``'abc``)."""
+    return text[1:] if _QUOTED.match(text) else text
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -324,13 +356,15 @@ def import_csv(
     all_or_nothing: bool = True,
     default_region: str = "DE",
     progress: Progress | None = None,
+    max_rows: int | None = None,
 ) -> ImportReport:
     """Create (no ``id``) or update (``id``) ``object_type`` objects from a CSV text stream.
 
     Every row is validated first and every bad row reported. With ``all_or_nothing`` one bad row
     means nothing is written; ``dry_run`` never writes. Writes happen in the caller's transaction
     (the caller commits); each created or updated object gets a change-log row with source "csv".
-    ``progress(done, total)`` is called while rows are validated.
+    ``progress(done, total)`` is called while rows are validated (first with ``done`` 0). A file of
+    more than ``max_rows`` rows is refused as a whole, with one error saying so.
     """
     if object_type not in COLUMNS:
         raise ValueError(f"CSV import knows {', '.join(COLUMNS)}, not {object_type!r}")
@@ -354,6 +388,17 @@ def import_csv(
         return report
     body = records[1:]
     report.rows = len(body)
+    if max_rows is not None and len(body) > max_rows:
+        report.errors.append(
+            RowError(
+                body[max_rows][0],
+                "",
+                f"the file has {len(body):,} rows, more than the {max_rows:,} that one upload may have: "
+                f"split it into smaller files, or import it on the command line "
+                f"(flask --app app {object_type}s import FILE), which takes any number of rows",
+            )
+        )
+        return report
 
     imp = _Importer(session, actor, object_type, default_region, report)
     id_col = columns.index("id") if "id" in columns else None
@@ -376,6 +421,8 @@ def import_csv(
     pending: list[_Pending] = []
     bad_id_rows = {e.row for e in report.errors}
     total = len(body)
+    if progress is not None:
+        progress(0, total)
     for done, (row, cells) in enumerate(body, start=1):
         if progress is not None and done % PROGRESS_EVERY == 0:
             progress(done, total)
@@ -387,7 +434,10 @@ def import_csv(
             )
             continue
         # short rows (spreadsheets drop trailing empty cells) read as empty cells
-        data = {col: (cells[i].strip() if i < len(cells) else "") for i, col in enumerate(columns)}
+        # a cell the export quoted against formula injection gets its value back (restore_cell)
+        data = {
+            col: (restore_cell(cells[i].strip()) if i < len(cells) else "") for i, col in enumerate(columns)
+        }
         data.pop("id", None)
         target = None
         if row in ids:
@@ -432,6 +482,18 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
     return str(value)
+
+
+def _export_cell(column: str, value: Any) -> str:
+    """A value as a CSV cell that a spreadsheet shows as text, never runs (see :data:`_NEEDS_QUOTE`).
+
+    E.164 columns are exempt: a validated ``+4930...`` number is no formula (a spreadsheet reads it
+    as a number at most) and goes out unquoted, as it was stored.
+    """
+    text = _cell(value)
+    if column in E164_COLUMNS and _E164.fullmatch(text):
+        return text
+    return neutralise_cell(text)
 
 
 def _names(session: Session, model: Any, key: str) -> dict[int, str]:
@@ -497,7 +559,9 @@ def export_csv(
     """Write the objects the actor sees as CSV in :data:`COLUMNS` order; returns the row count.
 
     References are written by slug or name so the file re-imports cleanly: with ``id`` it updates
-    the same objects, without (``include_id=False``) it creates them in another registry.
+    the same objects, without (``include_id=False``) it creates them in another registry. A cell
+    that a spreadsheet would run as a formula goes out behind a ``'`` (:func:`neutralise_cell`),
+    which the import takes off again; E.164 numbers go out as they are.
     """
     stmt = _query(actor, object_type, filters)
     columns = [c for c in COLUMNS[object_type] if include_id or c != "id"]
@@ -528,6 +592,6 @@ def export_csv(
     writer.writerow(columns)
     count = 0
     for obj in session.scalars(stmt.execution_options(yield_per=2000)):
-        writer.writerow([_cell(get(obj)) for get in getters])
+        writer.writerow([_export_cell(col, get(obj)) for col, get in zip(columns, getters, strict=True)])
         count += 1
     return count

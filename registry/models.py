@@ -29,6 +29,8 @@ from registry.choices import (
     AniHeader,
     CallPriority,
     ChangeAction,
+    CsvJobPhase,
+    CsvJobState,
     DeviceKind,
     DeviceStatus,
     FloodEffect,
@@ -362,6 +364,43 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class CsvJob(Base):
+    """A CSV file uploaded in the web app, checked (a dry run) and, once its owner confirms,
+    imported by the job thread of some web process (``registry.csvjobs``), never in the request.
+
+    The file waits in ``<instance dir>/uploads/<token>.csv`` (0600) until the job ends or expires.
+    A process claims a queued job by a conditional UPDATE (``claimed_by`` = host:pid:random) and
+    moves ``heartbeat_at`` as it goes; ``report`` keeps the counts and the first row errors.
+    """
+
+    __tablename__ = "csv_jobs"
+    __table_args__ = (Index("ix_csv_jobs_state", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: device, site or location (registry.csvio.COLUMNS)
+    object_type: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str] = mapped_column(String(120))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    default_region: Mapped[str] = mapped_column(String(2))
+    phase: Mapped[CsvJobPhase] = mapped_column(_enum(CsvJobPhase, "csv_job_phase"))
+    state: Mapped[CsvJobState] = mapped_column(_enum(CsvJobState, "csv_job_state"))
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    #: runs started, for this phase; a job whose process died this often fails instead of retrying
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str] = mapped_column(String(160), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: why it failed, or a note for its owner (started again after a process stopped)
+    message: Mapped[str] = mapped_column(Text, default="")
 
     user: Mapped[User] = relationship()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from html.parser import HTMLParser
 from typing import Any
 
@@ -31,6 +32,21 @@ def csrf_token(client: Any, path: str) -> str:
 def login(client: Any, username: str, password: str = PASSWORD) -> Any:
     token = csrf_token(client, "/login")
     return client.post("/login", data={"csrf_token": token, "username": username, "password": password})
+
+
+def job_page(client: Any, resp: Any, timeout: float = 30) -> str:
+    """Follow a CSV upload's (or confirmation's) redirect to its job page, reloading it as the page's
+    ``<meta http-equiv="refresh">`` does until the job is done or failed; the page then."""
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
+    url = resp.headers["Location"]
+    assert re.fullmatch(r"/imports/\d+/", url), url
+    deadline = time.monotonic() + timeout
+    while True:
+        page = client.get(url).get_data(as_text=True)
+        if 'http-equiv="refresh"' not in page:
+            return str(page)
+        assert time.monotonic() < deadline, "the CSV job did not end"
+        time.sleep(0.05)
 
 
 def post_form(client: Any, path: str, data: dict[str, Any], form_path: str | None = None) -> Any:

@@ -34,7 +34,7 @@ from registry.api.views import SECURITY, Spec
 from registry.choices import DeviceKind, TokenScope
 from registry.errors import ValidationFailed
 from registry.queries import paginate
-from webcore.context import db, services
+from webcore.context import commit, db, services
 
 ALARMS = [Tag(name="alarms", description="Alarms: ISA-18.2 states, X.733 fields, every transition kept")]
 SILENCES = [Tag(name="silences", description="Maintenance windows per device, site or trunk")]
@@ -156,7 +156,7 @@ def _register_alarms(bp: APIBlueprint, spec: Spec, query_model: type[BaseModel])
         def view(path: a.AlarmPath, body: Any) -> Response:
             session = db()
             alarm = run(_service(), _actor(), path.id, body)
-            session.commit()
+            commit()
             return _alarm_detail(alarm)
 
         view.__name__ = view.__qualname__ = f"alarm_{name}"
@@ -254,7 +254,7 @@ def _register_silences(bp: APIBlueprint, spec: Spec, query_model: type[BaseModel
             reason=body.reason,
             now=_service().clock(),
         )
-        session.commit()
+        commit()
         resp = jsonify(_silence_json(silence))
         resp.status_code = 201
         resp.headers["Location"] = url_for("alarms_api.silence_detail", id=silence.id)
@@ -294,7 +294,7 @@ def _register_silences(bp: APIBlueprint, spec: Spec, query_model: type[BaseModel
             reason=body.reason,
             now=_service().clock(),
         )
-        session.commit()
+        commit()
         return jsonify(_silence_json(silence))
 
     bp.patch(
@@ -314,7 +314,7 @@ def _register_silences(bp: APIBlueprint, spec: Spec, query_model: type[BaseModel
     def delete_view(path: a.SilencePath) -> Response:
         session = db()
         silence = sl.end_silence(session, _actor(), path.id, _service())
-        session.commit()
+        commit()
         return jsonify(_silence_json(silence))
 
     bp.delete(
@@ -378,7 +378,7 @@ def _register_rules(bp: APIBlueprint, spec: Spec) -> None:
             latched=body.latched,
             enabled=body.enabled,
         )
-        session.commit()
+        commit()
         return jsonify(_rule_json(rule))
 
     bp.put(
@@ -399,7 +399,7 @@ def _register_rules(bp: APIBlueprint, spec: Spec) -> None:
     def delete_view(path: a.RulePath) -> Response:
         session = db()
         delete_rule(session, _actor(), path.trigger, _kind(path))
-        session.commit()
+        commit()
         return Response(status=204)
 
     bp.delete(

@@ -1,44 +1,40 @@
-"""CSV in the browser: upload, preview (a dry run of :func:`registry.csvio.import_csv`), confirm,
-template and filtered export for devices, sites and locations. The CSV rules live in csvio, not here.
+"""CSV in the browser: upload, then a job page (the check's progress, its report, the confirmation,
+the import's result), template and filtered export for devices, sites and locations.
 
-An upload waits for its confirmation in ``instance_dir/uploads/<token>.csv`` (0600) for at most an
-hour; the token is bound to the uploading user through the signed session.
+The check and the import run as jobs (:mod:`registry.csvjobs`) in the job thread of a web process,
+never in the request; the job page refreshes itself (``<meta http-equiv="refresh">``, no script)
+until there is something to read. The CSV rules live in csvio, the job rules in csvjobs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import os
-import re
-import secrets
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
-from wtforms import HiddenField
-from wtforms.validators import DataRequired
 
+from registry import csvjobs
 from registry.actors import Actor
-from registry.choices import DeviceKind, DeviceStatus, LocationKind
-from registry.csvio import COLUMNS, ImportReport, export_csv, import_csv
+from registry.choices import CsvJobPhase, CsvJobState, DeviceKind, DeviceStatus, LocationKind
+from registry.csvio import COLUMNS, export_csv, neutralise_cell
 from registry.errors import Forbidden
+from registry.models import CsvJob
 from registry.web import bp
 from registry.web.auth import current_actor
 from webcore.context import commit, db, services
 
 #: URL plural -> csvio object type
 OBJECT_TYPES = {"devices": "device", "sites": "site", "locations": "location"}
+PLURALS = {v: k for k, v in OBJECT_TYPES.items()}
 _PLURAL = "<any(devices, sites, locations):plural>"
 LIST_ENDPOINTS = {
     "device": "registry.device_list",
@@ -53,15 +49,11 @@ EXPORT_FILTERS = {
 }
 #: the largest file accepted (the app's MAX_CONTENT_LENGTH caps the whole request above this)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-#: an upload not confirmed within this many seconds is deleted
-UPLOAD_TTL_SECONDS = 3600
-#: pending uploads remembered per session (older ones are dropped with their files)
-MAX_PENDING = 5
-#: errors listed on the preview page; the rest are counted
-MAX_ERRORS_SHOWN = 500
+#: errors listed on the job page; the rest are counted
+MAX_ERRORS_SHOWN = csvjobs.MAX_ERRORS_KEPT
+#: seconds between two loads of a job page that is still waiting or running
+REFRESH_SECONDS = 2
 _KINDS = {"device": DeviceKind.values(), "site": [], "location": LocationKind.values()}
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
-_SESSION_KEY = "csv_uploads"
 
 #: one example row per type, valid against the demo estate (`make run`), for the template download
 EXAMPLES: dict[str, dict[str, str]] = {
@@ -107,7 +99,7 @@ class CsvUploadForm(FlaskForm):
 
 
 class CsvConfirmForm(FlaskForm):
-    token = HiddenField(validators=[DataRequired()])
+    """The job's id is in the URL; the form is its CSRF token."""
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -128,48 +120,15 @@ def _require_import(actor: Actor, object_type: str) -> None:
         abort(403)
 
 
-def _uploads_dir() -> Path:
-    path = Path(services().settings.instance_dir) / "uploads"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+def _uploads() -> Path:
+    return csvjobs.uploads_dir(services().settings.instance_dir)
 
 
-def _sweep(folder: Path, now: float) -> None:
-    """Remove uploads nobody confirmed within the hour (any user's: the folder is shared)."""
-    for path in folder.glob("*.csv"):
-        with contextlib.suppress(FileNotFoundError):  # another request swept it first
-            if now - path.stat().st_mtime > UPLOAD_TTL_SECONDS:
-                path.unlink()
-
-
-def _pending() -> dict[str, list[Any]]:
-    """token -> [user id, object type, upload time, file name] of the uploads awaiting confirmation."""
-    value = session.get(_SESSION_KEY)
-    return dict(value) if isinstance(value, dict) else {}
-
-
-def _keep(text: str, user_id: int | None, object_type: str, filename: str) -> str:
-    folder = _uploads_dir()
-    now = time.time()
-    _sweep(folder, now)
-    token = secrets.token_urlsafe(24)  # 32 URL-safe characters
-    fd = os.open(folder / f"{token}.csv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-        out.write(text)
-    pending = _pending()
-    pending[token] = [user_id, object_type, now, filename]
-    for old in sorted(pending, key=lambda t: pending[t][2])[:-MAX_PENDING]:
-        (folder / f"{old}.csv").unlink(missing_ok=True)
-        del pending[old]
-    session[_SESSION_KEY] = pending
-    return token
-
-
-def _forget(token: str) -> None:
-    (_uploads_dir() / f"{token}.csv").unlink(missing_ok=True)
-    pending = _pending()
-    pending.pop(token, None)
-    session[_SESSION_KEY] = pending
+def _runner() -> csvjobs.CsvJobRunner:
+    """This process's job thread, started on first use (gunicorn workers start it at boot, wsgi.py)."""
+    runner = services().csv_jobs
+    runner.start()
+    return runner
 
 
 def _read_upload(form: CsvUploadForm) -> str | None:
@@ -191,32 +150,39 @@ def _read_upload(form: CsvUploadForm) -> str | None:
         return None
 
 
-def _run(object_type: str, text: str, *, dry_run: bool) -> ImportReport:
-    actor = current_actor()
-    try:
-        return import_csv(
-            db(),
-            actor,
-            object_type,
-            io.StringIO(text, newline=""),
-            dry_run=dry_run,
-            default_region=services().settings.default_region,
-        )
-    except Forbidden:
-        abort(403)
-
-
-def _preview(plural: str, report: ImportReport, *, filename: str, token: str = "", status: int = 200) -> Any:
-    html = render_template(
-        "registry/csv_preview.html",
+def _import_page(plural: str, form: CsvUploadForm, status: int = 200) -> tuple[str, int]:
+    object_type = _object_type(plural)
+    jobs = csvjobs.list_jobs(db(), current_actor(), 10, object_type=object_type, own=True)
+    return render_template(
+        "registry/csv_import.html",
+        form=form,
         plural=plural,
-        report=report,
-        errors=report.errors[:MAX_ERRORS_SHOWN],
-        filename=filename,
-        confirm_form=CsvConfirmForm(token=token) if token else None,
-        upload_form=CsvUploadForm(),
-    )
-    return html, status
+        object_type=object_type,
+        columns=COLUMNS[object_type],
+        jobs=[_job_row(j) for j in jobs],
+        is_admin=False,  # the user's own uploads: no user column
+        max_rows=csvjobs.MAX_WEB_ROWS,
+    ), status
+
+
+def _job_row(job: CsvJob) -> dict[str, Any]:
+    return {"job": job, "status": _status(job), "plural": PLURALS[job.object_type]}
+
+
+def _status(job: CsvJob) -> str:
+    """The job's state in a few words, for lists and the page's heading."""
+    report = csvjobs.report_of(job)
+    if job.state == CsvJobState.FAILED:
+        return "failed"
+    if job.state == CsvJobState.QUEUED:
+        return "waiting to be checked" if job.phase == CsvJobPhase.CHECK else "waiting to be imported"
+    if job.state == CsvJobState.RUNNING:
+        return "being checked" if job.phase == CsvJobPhase.CHECK else "being imported"
+    if job.phase == CsvJobPhase.IMPORT:
+        return "imported" if report is not None and report.ok else "not imported"
+    if report is not None and not report.ok:
+        return "has bad rows"
+    return "expired" if csvjobs.expired(job) else "checked, waiting for confirmation"
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -232,58 +198,72 @@ def csv_import(plural: str) -> Any:
     if form.validate_on_submit():
         text = _read_upload(form)
         if text is not None:
-            report = _run(object_type, text, dry_run=True)
-            filename = (form.file.data.filename or "upload.csv")[:120]
-            token = _keep(text, actor.user_id, object_type, filename) if report.ok else ""
-            return _preview(plural, report, filename=filename, token=token)
-    status = 400 if form.errors else 200
-    return render_template(
-        "registry/csv_import.html",
-        form=form,
-        plural=plural,
-        object_type=object_type,
-        columns=COLUMNS[object_type],
-    ), status
+            filename = form.file.data.filename or "upload.csv"
+            region = services().settings.default_region
+            job = csvjobs.submit_job(db(), actor, object_type, text, filename, _uploads(), region)
+            commit()
+            _runner().wake()
+            return redirect(url_for("registry.csv_job", job_id=job.id), code=303)
+    return _import_page(plural, form, 400 if form.errors else 200)
 
 
-@bp.route(f"/{_PLURAL}/import/confirm", methods=["POST"], endpoint="csv_import_confirm")
+@bp.route("/imports/", endpoint="csv_job_list")
 @login_required
-def csv_import_confirm(plural: str) -> Any:
-    object_type = _object_type(plural)
+def csv_job_list() -> str:
     actor = current_actor()
-    _require_import(actor, object_type)
+    jobs = csvjobs.list_jobs(db(), actor)
+    return render_template(
+        "registry/csv_jobs.html", jobs=[_job_row(j) for j in jobs], is_admin=actor.is_admin
+    )
+
+
+@bp.route("/imports/<id:job_id>/", endpoint="csv_job")
+@login_required
+def csv_job(job_id: int) -> str:
+    actor = current_actor()
+    job = csvjobs.visible_job(db(), actor, job_id)  # NotFound: not theirs, a 404 page
+    _runner()
+    report = csvjobs.report_of(job)
+    waiting = job.state in (CsvJobState.QUEUED, CsvJobState.RUNNING)
+    mine = job.user_id == actor.user_id
+    return render_template(
+        "registry/csv_job.html",
+        job=job,
+        plural=PLURALS[job.object_type],
+        status=_status(job),
+        report=report,
+        errors=report.errors[:MAX_ERRORS_SHOWN] if report else [],
+        waiting=waiting,
+        writing=job.state == CsvJobState.RUNNING
+        and job.phase == CsvJobPhase.IMPORT
+        and 0 < job.rows_total == job.rows_done,
+        refresh=REFRESH_SECONDS if waiting else None,
+        confirm_form=CsvConfirmForm() if mine and csvjobs.awaits_confirmation(job) else None,
+        expired=csvjobs.expired(job),
+        upload_form=CsvUploadForm() if mine and not waiting else None,
+        owner=job.user.username,
+        mine=mine,
+        list_endpoint=LIST_ENDPOINTS[job.object_type],
+        max_rows=csvjobs.MAX_WEB_ROWS,
+    )
+
+
+@bp.route("/imports/<id:job_id>/confirm", methods=["POST"], endpoint="csv_job_confirm")
+@login_required
+def csv_job_confirm(job_id: int) -> Response:
+    actor = current_actor()
     form = CsvConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    token = form.token.data or ""
-    owner = _pending().get(token)
-    if not _TOKEN.match(token) or owner is None or owner[:2] != [actor.user_id, object_type]:
-        abort(404)  # not this user's upload (or not for this list): nothing to tell
-    path = _uploads_dir() / f"{token}.csv"
-    try:
-        fresh = time.time() - path.stat().st_mtime <= UPLOAD_TTL_SECONDS
-        text = path.read_text(encoding="utf-8") if fresh else None
-    except FileNotFoundError:
-        text = None
-    _forget(token)  # one attempt per upload, whatever its outcome
-    if text is None:
-        flash("That upload has expired (uploads are kept for an hour). Upload the file again.", "error")
-        return redirect(url_for("registry.csv_import", plural=plural))
-    try:
-        report = _run(object_type, text, dry_run=False)
-        if not report.ok:
-            db().rollback()
-            # the registry changed since the preview: show what is wrong now, nothing was written
-            return _preview(plural, report, filename=owner[3], status=409)
-        commit()
-    except IntegrityError:
-        # someone else wrote a clashing row (same ANI, slug, place) between our checks and the insert
-        db().rollback()
-        flash("The registry changed during the import; nothing was imported. Upload the file again.", "error")
-        return redirect(url_for("registry.csv_import", plural=plural))
-    counts = f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged"
-    flash(f"Imported {plural}: {counts}.", "success")
-    return redirect(url_for(LIST_ENDPOINTS[object_type]))
+    job = csvjobs.visible_job(db(), actor, job_id)
+    _require_import(actor, job.object_type)
+    problem = csvjobs.confirm_job(db(), actor, job, _uploads())  # Forbidden: an admin, not the owner
+    commit()
+    if problem:
+        flash(problem, "error")
+    else:
+        _runner().wake()
+    return redirect(url_for("registry.csv_job", job_id=job_id), code=303)
 
 
 def _csv_response(body: Iterator[bytes] | bytes, filename: str) -> Response:
@@ -302,7 +282,7 @@ def csv_template(plural: str) -> Response:
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
-    writer.writerow([EXAMPLES[object_type].get(c, "") for c in columns])
+    writer.writerow([neutralise_cell(EXAMPLES[object_type].get(c, "")) for c in columns])
     return _csv_response(out.getvalue().encode("utf-8"), f"{plural}-template.csv")
 
 

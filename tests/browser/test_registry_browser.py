@@ -91,7 +91,9 @@ def test_a_csv_with_a_bad_row_imports_nothing_and_says_which_row(page: Page, ses
     expect(page.get_by_role("heading", name="Import devices from CSV")).to_be_visible()
     page.set_input_files("#file", bad)
     page.get_by_role("button", name="Upload").click()
-    problem = page.locator("table tbody tr")
+    expect(page).to_have_url(re.compile(r"/imports/\d+/$"))  # the job page, reloading itself
+    expect(page.locator("#job-status")).to_have_text("has bad rows")
+    problem = page.locator("table.csv-errors tbody tr")
     expect(problem).to_have_count(1)
     expect(problem.locator("td")).to_have_text(["5", "kind", re.compile(r"^'toaster' is not one of: ")])
     nothing = "Nothing was imported. Fix these rows and upload the file again."
@@ -105,9 +107,10 @@ def test_a_csv_with_a_bad_row_imports_nothing_and_says_which_row(page: Page, ses
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#csv-created")).to_have_text("3")
     page.get_by_role("button", name="Import").click()
-    expect(page).to_have_url(re.compile(r"/devices/$"))
     imported = "Imported devices: 3 created, 0 updated, 0 unchanged."
-    expect(page.locator(".flash-success")).to_have_text(imported)
+    expect(page.locator("#job-result")).to_have_text(imported)
+    page.get_by_role("link", name="Show the devices").click()
+    expect(page).to_have_url(re.compile(r"/devices/$"))
     expect(page.get_by_text("+493023905801")).to_be_visible()
 
 

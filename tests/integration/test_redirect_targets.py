@@ -17,7 +17,7 @@ from registry.csvio import import_csv
 from registry.models import Device, DnisRule, SecurityCenter, Site
 from tests import factories as f
 from tests.api_support import assert_problem, bearer
-from tests.web_support import csrf_token, login, post_form, text_of, user
+from tests.web_support import csrf_token, job_page, login, post_form, text_of, user
 
 #: seen in a registry row, and raw in a 302: controls, DEL, ESC, a zero-width space, URI headers
 SEEN = "sip:a@127.0.0.1\x01\x7f\x1bX\u200b?X-Evil=1&Route=%3Csip:evil@198.51.100.66%3E"
@@ -190,8 +190,7 @@ def test_the_csv_upload_page_shows_the_reason(client, session, estate) -> None:
             data={"csrf_token": token, "file": (io.BytesIO(body), "devices.csv")},
             content_type="multipart/form-data",
         )
-        assert resp.status_code == 200
-        page = resp.get_data(as_text=True)
+        page = job_page(client, resp)
         rows = [(n, c, html.unescape(r)) for n, c, r in _PREVIEW_ROW.findall(page)]
         assert rows == [("2", "maintenance_contact", message(value, reason))]
         assert count(session, Device) == 1

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[3]
 #: the modules that answer requests
 REQUEST_MODULES = sorted(
     [*ROOT.glob("registry/web/*.py"), *ROOT.glob("registry/api/*.py"), ROOT / "routing/api.py"]
-    + [p for p in ROOT.glob("alarms/**/*.py") if "api" in p.name or "web" in p.parts]
+    + [p for p in ROOT.glob("alarms/**/*.py") if {"api", "web"} & set(p.relative_to(ROOT).parts)]
 )
 
 
