@@ -387,8 +387,8 @@ class CsvJob(Base):
     filename: Mapped[str] = mapped_column(String(120))
     token: Mapped[str] = mapped_column(String(64), unique=True)
     default_region: Mapped[str] = mapped_column(String(2))
-    phase: Mapped[CsvJobPhase] = mapped_column(_enum(CsvJobPhase, "csv_job_phase"))
-    state: Mapped[CsvJobState] = mapped_column(_enum(CsvJobState, "csv_job_state"))
+    phase: Mapped[CsvJobPhase] = mapped_column(enum_column(CsvJobPhase, "csv_job_phase"))
+    state: Mapped[CsvJobState] = mapped_column(enum_column(CsvJobState, "csv_job_state"))
     rows_done: Mapped[int] = mapped_column(Integer, default=0)
     rows_total: Mapped[int] = mapped_column(Integer, default=0)
     #: runs started, for this phase; a job whose process died this often fails instead of retrying

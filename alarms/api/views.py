@@ -154,7 +154,6 @@ def _register_alarms(bp: APIBlueprint, spec: Spec, query_model: type[BaseModel])
         name: str, summary: str, body: type[BaseModel], run: Callable[[AlarmService, Actor, int, Any], Alarm]
     ) -> None:
         def view(path: a.AlarmPath, body: Any) -> Response:
-            session = db()
             alarm = run(_service(), _actor(), path.id, body)
             commit()
             return _alarm_detail(alarm)
