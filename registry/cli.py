@@ -221,6 +221,68 @@ def demo_load(if_empty: bool, first_start: bool) -> None:
         click.echo(f"  {login.username:<{width}}  {login.password}  {login.role.label}: {login.sees}")
 
 
+DEMO_ANI = "+493023905601"  # the demo estate's Spree Tower, North core, Lift 1
+
+
+@demo_cli.command("call")
+@click.argument("ani", default=DEMO_ANI)
+def demo_call(ani: str) -> None:
+    """Place a SIP INVITE from ANI (default: the demo lift +493023905601) to the running listener
+    (ANIGATE_SIP_HOST:ANIGATE_SIP_PORT) over UDP from 127.0.0.1, and print the answer."""
+    import socket
+    import time
+
+    from registry.numbers import InvalidNumber, normalise_ani
+    from sip.uac import TIMER_LIMIT, build_ack, build_invite, describe, match_response, retransmit_times
+
+    settings = _services().settings
+    try:
+        e164 = normalise_ani(ani, settings.default_region)
+    except InvalidNumber as exc:
+        click.echo(f"error: ANI: {exc}", err=True)
+        raise SystemExit(2) from None
+    host = "127.0.0.1" if settings.sip_host in ("", "0.0.0.0", "::") else settings.sip_host
+    target = (host, settings.sip_port)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        invite = build_invite(e164, local=sock.getsockname(), target=target)
+        start = time.monotonic()
+        sock.sendto(invite.data, target)
+        resend = [start + at for at in retransmit_times()]  # Timer A, until a provisional or final
+        deadline = start + TIMER_LIMIT
+        final = None
+        while final is None:
+            now = time.monotonic()
+            if resend and now >= resend[0]:
+                sock.sendto(invite.data, target)
+                resend.pop(0)
+                continue
+            if now >= deadline:
+                click.echo(
+                    f"error: no answer from {host}:{settings.sip_port} within {TIMER_LIMIT:g} s: "
+                    "is `make run` running?",
+                    err=True,
+                )
+                raise SystemExit(1)
+            sock.settimeout(min([deadline, *resend[:1]]) - now)
+            try:
+                data = sock.recv(65535)
+            except (TimeoutError, ConnectionRefusedError):
+                continue
+            response = match_response(data, invite)
+            if response is None:
+                continue
+            if response.status < 200:
+                resend.clear()  # Proceeding: no more retransmissions (RFC 3261 §17.1.1.2)
+            else:
+                final = response
+        if final.status >= 300:
+            sock.sendto(build_ack(invite, final), target)  # same branch (§17.1.1.3)
+    click.echo(f"call from {e164} to {host}:{settings.sip_port}: {describe(final)}")
+    if final.status >= 400:
+        raise SystemExit(1)
+
+
 # --- CSV import and export --------------------------------------------------------------------------
 
 
