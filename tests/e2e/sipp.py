@@ -14,9 +14,19 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "sipp"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port free for both UDP and TCP on ``host`` right now (sipp over TCP, gunicorn and the SIP
+    listener bind TCP; a port free for UDP only was seen taken: "Unable to bind main socket")."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError(f"no port free for both UDP and TCP on {host}")
 
 
 @dataclass
