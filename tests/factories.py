@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry.actors import Actor
+from registry.db import utcnow
+from registry.events import CallRouted
 from registry.services import create_object
 
 ADMIN = Actor.system("test", "factory")
@@ -81,3 +83,20 @@ def estate(session: Session) -> dict[str, Any]:
     d = device(session, s.id, location=loc.id, trunk=t.id)
     session.commit()
     return {"center": c, "schedule": sch, "site": s, "location": loc, "trunk": t, "device": d}
+
+
+def lift_call(est: dict[str, Any], **kw: Any) -> CallRouted:
+    """The ``CallRouted`` of an emergency call from ``estate()``'s lift phone (raises a lift alarm)."""
+    dev = est["device"]
+    values = {
+        "occurred_at": utcnow(),
+        "call_id": "c1@pbx",
+        "record_id": "r1",
+        "ani": dev.ani,
+        "device_id": dev.id,
+        "device_kind": "elevator_phone",
+        "site_id": est["site"].id,
+        "center_id": est["center"].id,
+        "line": "emergency",
+    } | kw
+    return CallRouted(**values)

@@ -15,8 +15,6 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from alarms.service import AlarmService
-from registry.db import utcnow
-from registry.events import CallRouted
 from tests import factories as f
 from tests.api_support import READ_WRITE, bearer
 
@@ -39,18 +37,7 @@ def api_schema(app, session):  # type: ignore[no-untyped-def]
     f.site(session, name="Car Park B", slug="car-park-b", country="GB", timezone="Europe/London")
     f.device(session, est["site"].id, ani="+49 30 2390 5601", kind="door_intercom", serial="D-1")
     session.commit()
-    dev = est["device"]
-    call = CallRouted(
-        occurred_at=utcnow(),
-        call_id="c1@pbx",
-        record_id="r1",
-        ani=dev.ani,
-        device_id=dev.id,
-        device_kind="elevator_phone",
-        site_id=est["site"].id,
-        center_id=est["center"].id,
-        line="emergency",
-    )
+    call = f.lift_call(est)
     AlarmService().on_calls(session, [call])  # alarm 1: a latched lift alarm to act on
     session.commit()
     headers = bearer(session, "schemathesis", scopes=(*READ_WRITE, "alarms:read", "alarms:write"))

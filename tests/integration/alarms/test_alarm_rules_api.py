@@ -13,8 +13,6 @@ from sqlalchemy.orm import Session
 from alarms.models import Alarm, AlarmRule
 from alarms.rules import DEFAULT_RULES
 from alarms.service import AlarmService
-from registry.db import utcnow
-from registry.events import CallRouted
 from registry.models import ChangeLog
 from tests import factories as f
 from tests.api_support import assert_problem, bearer
@@ -88,18 +86,7 @@ def test_an_admin_sets_a_rule_and_the_next_call_raises_by_it(client, session, es
         "default": {"kind": "lift_emergency", "severity": "critical", "latched": True, "enabled": True},
     }
     assert _find(_rules(client, ada), "emergency_call", "elevator_phone")["custom"] is True  # type: ignore[index]
-    dev = est["device"]
-    call = CallRouted(
-        occurred_at=utcnow(),
-        call_id="c1@pbx",
-        record_id="r1",
-        ani=dev.ani,
-        device_id=dev.id,
-        device_kind="elevator_phone",
-        site_id=est["site"].id,
-        center_id=est["center"].id,
-        line="emergency",
-    )
+    call = f.lift_call(est)
     AlarmService().on_calls(session, [call])
     session.commit()
     alarm = session.scalars(select(Alarm)).one()

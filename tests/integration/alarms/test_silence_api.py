@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from alarms.models import Alarm, Silence
 from alarms.service import AlarmService
 from registry.db import utcnow
-from registry.events import CallRouted
 from registry.models import ChangeLog
 from tests import factories as f
 from tests.api_support import assert_problem, bearer
@@ -203,17 +202,7 @@ def test_ending_a_silence_keeps_it_and_wakes_its_suppressed_alarms_at_once(
         ends_at=(utcnow() + timedelta(hours=2)).isoformat(),
         reason="works",
     ).get_json()["id"]
-    call = CallRouted(
-        occurred_at=utcnow(),
-        call_id="c1@pbx",
-        record_id="r1",
-        ani=dev.ani,
-        device_id=dev.id,
-        device_kind="elevator_phone",
-        site_id=world["site"].id,
-        center_id=world["center"].id,
-        line="emergency",
-    )
+    call = f.lift_call(world)
     AlarmService().on_calls(session, [call])
     session.commit()
     alarm = session.scalars(select(Alarm)).one()
