@@ -29,8 +29,8 @@ from alarms.models import Alarm, AlarmRule, AlarmTransition, Silence
 from alarms.rules import End, Raise, Rule, RuleBook, evaluate_call
 from registry.actors import Actor
 from registry.choices import DeviceStatus, Role, TokenScope
-from registry.db import as_id, utcnow
-from registry.errors import Forbidden, NotFound, ValidationFailed
+from registry.db import utcnow
+from registry.errors import Forbidden, ValidationFailed
 from registry.events import (
     AlarmAcknowledged,
     AlarmCleared,
@@ -47,6 +47,7 @@ from registry.events import (
 )
 from registry.models import Device, Location, SecurityCenter, Site
 from registry.outbox import add_event
+from registry.queries import scoped_get
 
 log = logging.getLogger(__name__)
 
@@ -671,13 +672,4 @@ def get_alarm(session: Session, actor: Actor, alarm_id: object, for_update: bool
     """The alarm ``actor`` may see (404 otherwise); ``for_update`` locks it for an action."""
     if not for_update:
         actor.require_scope(TokenScope.ALARMS_READ)
-    ident = as_id(alarm_id)
-    if ident is None:
-        raise NotFound("alarm", alarm_id)
-    stmt = select(Alarm).where(Alarm.id == ident, alarm_scope(actor))
-    if for_update:
-        stmt = stmt.with_for_update()
-    alarm = session.scalars(stmt).first()
-    if alarm is None:
-        raise NotFound("alarm", alarm_id)
-    return alarm
+    return scoped_get(session, Alarm, "alarm", alarm_id, alarm_scope(actor), for_update)

@@ -20,8 +20,9 @@ from registry.actors import Actor
 from registry.changelog import Change, record_changes, snapshot
 from registry.choices import ChangeAction, Role, TokenScope
 from registry.db import as_id, utcnow
-from registry.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from registry.errors import Conflict, Forbidden, ValidationFailed
 from registry.models import Device, Site, Trunk
+from registry.queries import scoped_get
 
 #: the longest maintenance window: a longer one is a decommissioning, not a silence
 MAX_SILENCE = timedelta(days=31)
@@ -75,16 +76,7 @@ def silence_query(
 def get_silence(session: Session, actor: Actor, silence_id: object, for_update: bool = False) -> Silence:
     if not for_update:
         actor.require_scope(TokenScope.ALARMS_READ)
-    ident = as_id(silence_id)
-    if ident is None:
-        raise NotFound("silence", silence_id)
-    stmt = select(Silence).where(Silence.id == ident, silence_scope(actor))
-    if for_update:
-        stmt = stmt.with_for_update()
-    silence = session.scalars(stmt).first()
-    if silence is None:
-        raise NotFound("silence", silence_id)
-    return silence
+    return scoped_get(session, Silence, "silence", silence_id, silence_scope(actor), for_update)
 
 
 def _require_planner(actor: Actor, scope: SilenceScope) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from registry.actors import Actor
@@ -132,3 +132,26 @@ def change_history(
         .limit(limit)
     )
     return session.scalars(stmt).all()
+
+
+def scoped_get(
+    session: Session,
+    model: type[T],
+    label: str,
+    ref: object,
+    scope: ColumnElement[bool],
+    for_update: bool = False,
+) -> T:
+    """The ``model`` row with id ``ref`` that ``scope`` lets the actor see, else NotFound (an id that
+    cannot be one, a row that does not exist and a row out of scope are not told apart);
+    ``for_update`` locks it for a change."""
+    ident = as_id(ref)
+    if ident is None:
+        raise NotFound(label, ref)
+    stmt = select(model).where(model.id == ident, scope)  # type: ignore[attr-defined]
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.scalars(stmt).first()
+    if row is None:
+        raise NotFound(label, ref)
+    return row
