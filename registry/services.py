@@ -251,9 +251,20 @@ def _text(
         errors[key] = "required"
     elif "\x00" in value:
         errors[key] = "must not contain NUL characters"
+    elif not _encodable(value):
+        # a lone surrogate (a JSON "\\ud800" escape) is no character: no database can store it
+        errors[key] = "must be valid Unicode text (a lone surrogate half was given)"
     elif len(value) > max_len:
         errors[key] = f"at most {max_len} characters"
     return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _choice(data: Mapping[str, Any], key: str, choices: type, errors: _Errors, default: Any = None) -> Any:

@@ -157,6 +157,15 @@ def test_nul_characters_are_refused_not_stored(session) -> None:
     assert info.value.errors == {"notes": "must not contain NUL characters"}
 
 
+def test_a_lone_surrogate_is_refused_with_its_reason_not_a_database_error(session) -> None:
+    est = f.estate(session)
+    with pytest.raises(ValidationFailed) as info:  # JSON allows "\ud800"; no database stores it
+        update_object(session, f.ADMIN, "device", est["device"].id, {"notes": "key \ud800 at reception"})
+    assert info.value.errors == {"notes": "must be valid Unicode text (a lone surrogate half was given)"}
+    session.rollback()
+    assert session.get(Device, est["device"].id).notes == ""  # type: ignore[union-attr]
+
+
 def test_test_ani_is_read_like_the_ani_and_never_shared(session) -> None:
     est = f.estate(session)
     uk = f.trunk(session, name="BT", source_addresses=["127.0.0.3"], default_region="GB")
