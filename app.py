@@ -10,6 +10,9 @@ import logging
 
 from flask_openapi3 import Info, OpenAPI
 
+import console
+import history
+import reports
 import webcore.context
 import webcore.health
 import webcore.urls
@@ -57,6 +60,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_api(alarms_api.build_blueprint(settings.api_page_size, settings.api_max_page_size))
     app.register_blueprint(webcore.health.bp)
     registry_web.init_app(app)  # after the API blueprints: their token routes are exempt from CSRF
+    # the operations pages, in the order of their navigation links
+    console.init_app(app)
+    history.init_app(app)
+    reports.init_app(app)
     for group in registry_cli.COMMANDS:
         app.cli.add_command(group)
     return app

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from markupsafe import Markup
 from sqlalchemy import ColumnElement
@@ -20,10 +20,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
+import webcore.pages
 from registry import errors
 from registry.actors import Actor
 from registry.api.problems import API_PREFIX, http_problem
-from registry.choices import DeviceKind, DeviceStatus
+from registry.choices import DeviceKind, DeviceStatus, Role
 from registry.db import as_id, utcnow
 from registry.models import (
     DnisRule,
@@ -177,21 +178,33 @@ class NavLink:
 
 
 def nav_groups() -> list[tuple[str, list[NavLink]]]:
-    """The nav rows, each link marked current on any page of its kind of object; admins get a row
-    for the user pages."""
+    """The nav rows, each link marked current on any page of its kind of object: first the pages
+    other packages registered (``webcore.pages``: console, history, reports) the actor may see, then
+    the registry and its rules; admins get a row for the user pages."""
+    actor = current_actor()
     pages = {p.object_type: p for p in PAGES}
-    here = (request.endpoint or "").removeprefix("registry.").rpartition("_")[0]
+    endpoint = request.endpoint or ""
+    here = endpoint.removeprefix("registry.").rpartition("_")[0]
+    extra: dict[str, list[NavLink]] = {}
+    for entry in webcore.pages.nav_entries():
+        if entry.visible(actor):
+            current = endpoint == entry.endpoint or endpoint in entry.also_current
+            extra.setdefault(entry.group, []).append(NavLink(url_for(entry.endpoint), entry.label, current))
     admin = [("Admin", [NavLink(url_for("registry.user_list"), "Users", here == "user")])]
-    return [
-        (
-            group,
-            [
-                NavLink(url_for(pages[t].endpoint("list")), _NAV_LABELS.get(t, pages[t].title), t == here)
-                for t in types
-            ],
-        )
-        for group, types in NAV
-    ] + (admin if current_actor().is_admin else [])
+    return (
+        list(extra.items())
+        + [
+            (
+                group,
+                [
+                    NavLink(url_for(pages[t].endpoint("list")), _NAV_LABELS.get(t, pages[t].title), t == here)
+                    for t in types
+                ],
+            )
+            for group, types in NAV
+        ]
+        + (admin if actor.is_admin else [])
+    )
 
 
 @bp.app_context_processor
@@ -202,6 +215,10 @@ def _inject_nav() -> dict[str, Any]:
 @bp.route("/")
 @login_required
 def home() -> Response:
+    """An operator starts on the console (when it is installed), everyone else on the devices."""
+    actor = current_actor()
+    if actor.role == Role.OPERATOR and "console.console" in current_app.view_functions:
+        return redirect(url_for("console.console"))
     return redirect(url_for("registry.device_list"))
 
 
@@ -337,6 +354,7 @@ def detail_view(p: Pages, id: int) -> str:
         props=p.props(obj, utcnow()),
         history=tables.history(change_history(db(), p.object_type, id)),
         may_change=may_change(actor, p.resource, obj),
+        panels=webcore.pages.panels(p.object_type, obj, actor),
     )
 
 
