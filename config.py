@@ -68,6 +68,10 @@ class Settings:
     #: Page size limits of the REST API.
     api_page_size: int = 50
     api_max_page_size: int = 1000
+    #: gunicorn threads per web process; open consoles hold one each (see gunicorn.conf.py)
+    web_threads: int = 48
+    #: live console streams one web process serves at once; the rest of its threads stay for pages
+    console_max_streams: int = 40
     #: SIP: answer sources outside every trunk with 403 ("reject") or stay silent ("drop")
     sip_unknown_source: str = "reject"
     #: SIP flood limit per source address (Kamailio pike defaults); trusted trunks are exempt
@@ -133,6 +137,11 @@ class Settings:
         for name in ("sip_tcp_idle_timeout", "sip_tcp_message_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ANIGATE_{name.upper()} must be more than 0 seconds")
+        if self.console_max_streams < 1 or self.web_threads <= self.console_max_streams:
+            raise ValueError(
+                "ANIGATE_CONSOLE_MAX_STREAMS must be at least 1 and less than ANIGATE_WEB_THREADS "
+                "(open consoles must leave threads for the pages and the API)"
+            )
         for name in ("sip_tcp_max_connections", "sip_tcp_max_per_source", "sip_tcp_max_per_trusted_source"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ANIGATE_{name.upper()} must be at least 1")
@@ -158,6 +167,8 @@ class Settings:
         "ANIGATE_LOG_LEVEL": ("log_level", str),
         "ANIGATE_API_PAGE_SIZE": ("api_page_size", int),
         "ANIGATE_API_MAX_PAGE_SIZE": ("api_max_page_size", int),
+        "ANIGATE_WEB_THREADS": ("web_threads", int),
+        "ANIGATE_CONSOLE_MAX_STREAMS": ("console_max_streams", int),
         "ANIGATE_SIP_UNKNOWN_SOURCE": ("sip_unknown_source", str),
         "ANIGATE_SIP_PIKE_REQUESTS": ("sip_pike_requests", int),
         "ANIGATE_SIP_PIKE_WINDOW": ("sip_pike_window", float),

@@ -14,10 +14,14 @@ from config import Settings
 _settings = Settings.from_env()
 
 bind = [f"{_settings.http_host}:{_settings.http_port}"]
-# threads: a slow request (or, later, a live event stream) holds a thread, not a whole process
+# threads: a slow request or an open console's event stream holds a thread, not a whole process.
+# Each process serves at most ANIGATE_CONSOLE_MAX_STREAMS (40) consoles and keeps the remaining
+# threads (48 - 40) for pages and the API; a console beyond that gets 503 and retries, usually on
+# the other process. gevent would hold more streams per process, but it would have to patch the
+# database drivers and the CSV job thread; 80 consoles per server is more than a center has.
 worker_class = "gthread"
 workers = 2
-threads = 8
+threads = _settings.web_threads
 timeout = 30
 # well inside the 10 s within which a stop of `make run` ends every process
 graceful_timeout = 5

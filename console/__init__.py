@@ -27,7 +27,12 @@ def may_use_console(actor: Actor) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    from console import views  # noqa: F401  (routes on bp)
+    from console import views
+    from console.stream import Feed
 
+    services = app.extensions["anigate"]
+    app.extensions["console"] = views.ConsoleState(
+        Feed(services.session_factory), services.settings.console_max_streams
+    )
     app.register_blueprint(bp)
     pages.add_nav(app, pages.NavEntry("Operations", "console.console", "Console", may_use_console))
