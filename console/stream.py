@@ -38,6 +38,8 @@ HEARTBEAT_SECONDS = 15.0
 #: deactivated user's console stops within this time, and threads turn over
 MAX_STREAM_SECONDS = 600.0
 _READ_LIMIT = 1000
+#: the reader stops when no console was open for this long
+IDLE_SECONDS = 30.0
 
 
 def visible_to(actor: Actor, ev: StoredEvent) -> bool:
@@ -67,17 +69,33 @@ class Feed:
         self._cursor = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._users = 0
+        self._idle_since = time.monotonic()
         self._cache: OrderedDict[tuple[int, str], str] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     # ---- the reader thread ----------------------------------------------------------------------
 
+    def attach(self) -> None:
+        """A console opens: count it, and start the reader if it is not running."""
+        with self._cond:
+            self._users += 1
+        self.start()
+
+    def detach(self) -> None:
+        with self._cond:
+            self._users -= 1
+            if self._users == 0:
+                self._idle_since = time.monotonic()
+
     def start(self) -> None:
         with self._cond:
             if self._thread is not None:
                 return
+            self._stop.clear()
             with self._factory() as session:
                 self._cursor = self._covered = head(session)
+            self._events.clear()
             self._thread = threading.Thread(target=self._run, name="console-feed", daemon=True)
             self._thread.start()
 
@@ -85,16 +103,23 @@ class Feed:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(5)
+            thread = self._thread
+        if thread is not None:
+            thread.join(5)
 
     def _run(self) -> None:
         while not self._stop.wait(self._poll):
+            with self._cond:
+                if self._users == 0 and time.monotonic() - self._idle_since > IDLE_SECONDS:
+                    self._thread = None  # no console for a while: the next one starts a reader
+                    return
             try:
                 self._read()
             except Exception:  # the database away for a moment: consoles wait, the reader retries
                 log.exception("console feed: reading the outbox failed; retrying")
                 self._stop.wait(1.0)
+        with self._cond:
+            self._thread = None
 
     def _read(self) -> None:
         while True:

@@ -219,7 +219,7 @@ def console_stream() -> Response:
             mimetype="text/plain",
         )
     try:
-        st.feed.start()
+        st.feed.attach()
     except Exception:
         st.slots.release()
         raise
@@ -237,6 +237,7 @@ def console_stream() -> Response:
         try:
             yield from stream(st.feed, actor, after, messages, stopping=st.stopping.is_set)
         finally:
+            st.feed.detach()
             st.slots.release()
 
     return Response(

@@ -49,7 +49,9 @@
   // ---- the count in the title, countdowns and ages ----------------------------------------------
   function refresh() {
     const unacked = alarms.querySelectorAll('.alarm[data-unacked="1"]').length;
-    document.getElementById("unacked-count").textContent = String(unacked);
+    const counter = document.getElementById("unacked-count");
+    counter.textContent = String(unacked);
+    counter.toggleAttribute("data-zero", unacked === 0);
     document.title = unacked ? "(" + unacked + ") " + baseTitle : baseTitle;
     document.getElementById("no-alarms").hidden = alarms.children.length > 0;
     document.getElementById("no-calls").hidden = calls.children.length > 0;

@@ -30,6 +30,7 @@ class LiveServer:
     url: str
     settings: Settings
     session_factory: sessionmaker[Session]
+    app: Any = None
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -56,8 +57,10 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", settings, services.session_factory)
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", settings, services.session_factory, app)
     finally:
+        app.extensions["console"].stopping.set()  # open consoles end their streams
+        app.extensions["console"].feed.stop()
         server.shutdown()
         server.server_close()
         thread.join(10)

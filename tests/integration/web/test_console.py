@@ -94,6 +94,7 @@ class Stream:
         self.app.extensions["console"].stopping.set()
         self.thread.join(5)
         self.app.extensions["console"].stopping.clear()
+        self.app.extensions["console"].feed.stop()
         self.resp.close()
 
 
