@@ -29,15 +29,30 @@ LIFT_FROM = f'"{XSS}" <sip:+493012345678@127.0.0.1>'
 @pytest.fixture
 def estate(live_server: LiveServer, session) -> dict:
     berlin = f.center(session, name="Berlin", sip_uris=["sip:berlin@127.0.0.1:5070"])
-    london = f.center(session, name="London", sip_uris=["sip:london@127.0.0.1:5080"], timezone="Europe/London")
-    site = f.site(session, name="Spree Tower", address="Spreeufer 5, 10178 Berlin", day_center=berlin.id, out_of_hours_center=berlin.id)
+    london = f.center(
+        session, name="London", sip_uris=["sip:london@127.0.0.1:5080"], timezone="Europe/London"
+    )
+    site = f.site(
+        session,
+        name="Spree Tower",
+        address="Spreeufer 5, 10178 Berlin",
+        day_center=berlin.id,
+        out_of_hours_center=berlin.id,
+    )
     loop = f.trunk(session, name="loopback", source_addresses=["127.0.0.1"], default_region="DE")
     loc = create_object(
         session,
         f.ADMIN,
         "location",
-        {"site": site.id, "kind": "elevator_cabin", "name": "Cabin 2", "building": "North core", "floor": "12",
-         "notes": "machine-room key at reception", "camera_ref": "cam-17"},
+        {
+            "site": site.id,
+            "kind": "elevator_cabin",
+            "name": "Cabin 2",
+            "building": "North core",
+            "floor": "12",
+            "notes": "machine-room key at reception",
+            "camera_ref": "cam-17",
+        },
     )
     lift = f.device(session, site.id, ani="+493012345678", trunk=loop.id)
     update_object(session, f.ADMIN, "device", lift.id, {"location": loc.id})
@@ -88,7 +103,9 @@ def test_a_lift_call_pops_up_on_its_centers_consoles_and_an_ack_shows_on_the_oth
 ) -> None:
     contexts = []
     try:
-        (ca, olga), (cb, otto), (cc, lena) = (console_of(browser, live_server, n) for n in ("olga", "otto", "lena"))
+        (ca, olga), (cb, otto), (cc, lena) = (
+            console_of(browser, live_server, n) for n in ("olga", "otto", "lena")
+        )
         contexts += [ca, cb, cc]
         dialogs: list[str] = []
         for page in (olga, otto, lena):
@@ -119,7 +136,9 @@ def test_a_lift_call_pops_up_on_its_centers_consoles_and_an_ack_shows_on_the_oth
 
         alarm.get_by_role("button", name="Acknowledge").click()
         clicked = time.monotonic()
-        expect(other_alarm.locator(".alarm-state")).to_have_text("Latched (awaiting rescue ended)", timeout=1000)
+        expect(other_alarm.locator(".alarm-state")).to_have_text(
+            "Latched (awaiting rescue ended)", timeout=1000
+        )
         assert time.monotonic() - clicked < 1.0
         expect(otto.locator(".alarm .acked-by")).to_have_text("acknowledged by olga")
         expect(otto).to_have_title("Console · anigate")

@@ -1,15 +1,10 @@
-"""Two big CSV uploads at once under the real gunicorn (gunicorn.conf.py: 2 workers x 8 threads):
+"""Two big CSV uploads at once under the real gunicorn (gunicorn.conf.py: 2 workers, threads each):
 each upload answers at once with its job page, the jobs run in the workers' job threads, and
 meanwhile a registry page and the REST API keep answering; then both imports complete."""
 
 from __future__ import annotations
 
-import http.cookiejar
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -30,11 +25,9 @@ from registry.csvjobs import MAX_WEB_ROWS
 from registry.db import make_engine, make_session_factory
 from registry.models import CsvJob, Device
 from tests import factories as f
-from tests.e2e.conftest import ROOT
-from tests.e2e.sipp import free_port
+from tests.e2e.webserver import Browser, gunicorn
 from tests.web_support import PASSWORD, user
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 #: a page or API answer slower than this while the jobs run counts as the web UI being down
 ANSWER_WITHIN = 10.0
 
@@ -60,88 +53,20 @@ def web(database_url: str, tmp_path: Path) -> Iterator[Web]:
         user(session, "bob")
         _, secret = create_token(session, ada, "probe")
         session.commit()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANIGATE_")}
-    env.update(
-        {
-            "HOME": str(tmp_path),
-            "ANIGATE_DATABASE_URL": database_url,
-            "ANIGATE_INSTANCE_DIR": str(tmp_path / "instance"),
-            "ANIGATE_HTTP_PORT": str(port),
-            "ANIGATE_SECRET_KEY": "e2e-csv",
-        }
-    )
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while _status(port, "/healthz") != 200:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
-        yield Web(port, factory, secret, log)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        engine.dispose()
+    with gunicorn(database_url, tmp_path, ANIGATE_SECRET_KEY="e2e-csv") as port:
+        yield Web(port, factory, secret, tmp_path / "gunicorn.log")
+    engine.dispose()
 
 
-def _status(port: int, path: str) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
-
-
-class Browser:
-    """Cookies and CSRF tokens as a browser keeps them; redirects are followed."""
-
-    def __init__(self, port: int):
-        self.base = f"http://127.0.0.1:{port}"
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        )
-
-    def get(self, path: str) -> tuple[int, str, str]:
-        with self.opener.open(self.base + path, timeout=60) as r:
-            return r.status, r.geturl(), r.read().decode()
-
-    def post(self, path: str, body: bytes, content_type: str) -> tuple[int, str, str]:
-        request = urllib.request.Request(self.base + path, body, {"Content-Type": content_type})
-        with self.opener.open(request, timeout=60) as r:
-            return r.status, r.geturl(), r.read().decode()
-
-    def form(self, path: str, action: str, **fields: str) -> tuple[int, str, str]:
-        token = _CSRF.search(self.get(path)[2])
-        assert token, path
-        body = urllib.parse.urlencode({"csrf_token": token.group(1), **fields}).encode()
-        return self.post(action, body, "application/x-www-form-urlencoded")
-
-    def upload(self, text: str) -> tuple[int, str, str]:
-        token = _CSRF.search(self.get("/devices/import")[2])
-        assert token
-        boundary = "----anigate-e2e"
-        body = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token.group(1)}\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="devices.csv"\r\n'
-            f"Content-Type: text/csv\r\n\r\n{text}\r\n--{boundary}--\r\n"
-        ).encode()
-        return self.post("/devices/import", body, f"multipart/form-data; boundary={boundary}")
+def upload(browser: Browser, text: str) -> tuple[int, str, str]:
+    token = browser.csrf("/devices/import")
+    boundary = "----anigate-e2e"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="devices.csv"\r\n'
+        f"Content-Type: text/csv\r\n\r\n{text}\r\n--{boundary}--\r\n"
+    ).encode()
+    return browser.post("/devices/import", body, f"multipart/form-data; boundary={boundary}")
 
 
 def _devices_file(first_digit: int) -> str:
@@ -197,7 +122,7 @@ def test_two_big_uploads_at_once_leave_the_pages_and_the_api_answering(web: Web)
 
     def send(name: str, browser: Browser) -> None:
         t0 = time.monotonic()
-        status, url, _ = browser.upload(files[name])
+        status, url, _ = upload(browser, files[name])
         answers[name] = (status, url, time.monotonic() - t0)
 
     senders = [threading.Thread(target=send, args=(n, b)) for n, b in (("ada", ada), ("bob", bob))]
