@@ -60,7 +60,7 @@ def when(value: datetime | None, seconds: bool = True) -> str:
 
 
 def site_options(session: Session, actor: Actor) -> list[SelectChoice]:
-    sites = session.scalars(visible(actor, Site).order_by(Site.name, Site.id))
+    sites: Iterable[Site] = session.scalars(visible(actor, Site).order_by(Site.name, Site.id))  # type: ignore[arg-type]
     return [ANY, *(SelectChoice(str(s.id), s.name) for s in sites)]
 
 

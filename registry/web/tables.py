@@ -444,9 +444,9 @@ def _reference_names(session: Session | None, entries: Sequence[ChangeLog]) -> N
     names: Names = {}
     if session is None:
         return names
-    for model, ids in wanted.items():
-        rows = session.scalars(select(model).where(model.id.in_(sorted(ids))))  # type: ignore[attr-defined]
-        names[model] = {
+    for table, ids in wanted.items():
+        rows = session.scalars(select(table).where(table.id.in_(sorted(ids))))  # type: ignore[attr-defined]
+        names[table] = {
             row.id: location_name(row) if isinstance(row, Location) else row.name  # type: ignore[attr-defined]
             for row in rows
         }

@@ -171,3 +171,31 @@ def test_an_object_deleted_since_shows_as_its_id_marked_deleted(client, session,
     page = changes(html(client.get(f"/devices/{device.id}/")))
     assert f"location: #{old.id} (deleted) → A / Lift 2" in page
     assert f"location: #{old.id} (deleted)" in page.split("Created")[-1]
+
+
+def test_the_names_of_a_whole_history_take_one_query_per_referenced_table(services, session, est) -> None:
+    from sqlalchemy import event
+
+    from registry.queries import change_history
+    from registry.web.tables import history
+
+    device = est["device"]
+    lifts = [f.location(session, est["site"].id, name=f"Lift {n}") for n in range(2, 7)]
+    for loc in lifts:
+        update_object(session, f.ADMIN, "device", device.id, {"location": loc.id})
+    session.commit()
+    entries = change_history(session, "device", device.id)
+    assert len(entries) == 6
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(services.engine, "before_cursor_execute", count)
+    try:
+        rows = history(entries)
+    finally:
+        event.remove(services.engine, "before_cursor_execute", count)
+    # sites, locations, trunks: each once, however many entries name them
+    assert len(statements) == 3
+    assert rows[0].changes == ["location: A / Lift 5 → A / Lift 6"]
