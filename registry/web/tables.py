@@ -14,8 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from flask import url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
 
 from registry.choices import ChangeAction, DeviceKind, DeviceStatus, FloodScope, LabelledChoice, ListKind
+from registry.db import Base
 from registry.models import (
     ChangeLog,
     Device,
@@ -413,23 +416,80 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _changes(entry: ChangeLog) -> list[str]:
+#: logged reference columns and the table each names (the change log keeps ids, people read names)
+_REFERENCES: dict[str, type[Site | Location | Trunk | SecurityCenter | Schedule]] = {
+    "site_id": Site,
+    "pending_site_id": Site,
+    "location_id": Location,
+    "trunk_id": Trunk,
+    "center_id": SecurityCenter,
+    "day_center_id": SecurityCenter,
+    "out_of_hours_center_id": SecurityCenter,
+    "business_hours_id": Schedule,
+    "active_schedule_id": Schedule,
+}
+#: model -> id -> name, for the references of one page of history
+Names = dict[type[Base], dict[int, str]]
+
+
+def _reference_names(session: Session | None, entries: Sequence[ChangeLog]) -> Names:
+    """The names of every object the entries refer to: one query per referenced table, not per row."""
+    wanted: dict[type[Base], set[int]] = {}
+    for e in entries:
+        for values in (e.before or {}, e.after or {}):
+            for key, model in _REFERENCES.items():
+                ref = values.get(key)
+                if isinstance(ref, int) and not isinstance(ref, bool):
+                    wanted.setdefault(model, set()).add(ref)
+    names: Names = {}
+    if session is None:
+        return names
+    for table, ids in wanted.items():
+        rows = session.scalars(select(table).where(table.id.in_(sorted(ids))))  # type: ignore[attr-defined]
+        names[table] = {
+            row.id: location_name(row) if isinstance(row, Location) else row.name  # type: ignore[attr-defined]
+            for row in rows
+        }
+    return names
+
+
+def _field(key: str, value: Any, names: Names) -> tuple[str, str]:
+    """A logged column as people read it: ``site: Spree Tower`` for ``site_id: 1``; an object since
+    deleted is ``site: #7 (deleted)``."""
+    model = _REFERENCES.get(key)
+    if model is None:
+        return key, _value(value)
+    label = key.removesuffix("_id")
+    if value is None or isinstance(value, bool) or not isinstance(value, int):
+        return label, _value(value)
+    name = names.get(model, {}).get(value)
+    return label, name if name is not None else f"#{value} (deleted)"
+
+
+def _changes(entry: ChangeLog, names: Names) -> list[str]:
     if entry.action == ChangeAction.UPDATE:
         before, after = entry.before or {}, entry.after or {}
-        return [
-            f"{key}: {_value(before.get(key))} → {_value(after.get(key))}"
-            for key in after
-            if key != "id" and before.get(key) != after.get(key)
-        ]
+        out = []
+        for key in after:
+            if key == "id" or before.get(key) == after.get(key):
+                continue
+            label, old = _field(key, before.get(key), names)
+            new = _field(key, after.get(key), names)[1]
+            out.append(f"{label}: {old} → {new}")
+        return out
     if entry.action == ChangeAction.CREATE:
         after = entry.after or {}
-        return [f"{key}: {_value(v)}" for key, v in after.items() if key != "id" and _value(v) != DASH]
+        fields = [_field(key, v, names) for key, v in after.items() if key != "id" and _value(v) != DASH]
+        return [f"{label}: {shown}" for label, shown in fields]
     return []
 
 
 def history(entries: Sequence[ChangeLog]) -> list[HistoryRow]:
+    """The rows of a change history, references named (the entries' own session looks them up)."""
+    names = _reference_names(object_session(entries[0]) if entries else None, entries)
     return [
-        HistoryRow(when(e.at), e.actor, e.source, ChangeAction(e.action).label, _changes(e)) for e in entries
+        HistoryRow(when(e.at), e.actor, e.source, ChangeAction(e.action).label, _changes(e, names))
+        for e in entries
     ]
 
 
