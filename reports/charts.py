@@ -66,7 +66,13 @@ def _thin_ticks(ax: Axes, labels: Sequence[str]) -> None:
     step = max(1, math.ceil(len(labels) / _MAX_TICKS))
     positions = list(range(0, len(labels), step))
     ax.set_xticks(positions, [labels[i] for i in positions])
-    _plain(*ax.get_xticklabels())
+    ticks = ax.get_xticklabels()
+    _plain(*ticks)
+    if sum(len(labels[i]) for i in positions) > 60:  # many dates: slanted, so that they never overlap
+        for t in ticks:
+            t.set_rotation(40)
+            t.set_horizontalalignment("right")
+            t.set_rotation_mode("anchor")
 
 
 def _frame(ax: Axes, title: str, ylabel: str) -> None:
@@ -97,7 +103,7 @@ def stacked_bars(
     _thin_ticks(ax, labels)
     _frame(ax, title, ylabel)
     if series:
-        legend = ax.legend(loc="upper left", fontsize=8, frameon=False)
+        legend = ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
         _plain(*legend.get_texts())
     return _svg(fig, name, title)
 
@@ -114,6 +120,6 @@ def paired_bars(
     _thin_ticks(ax, labels)
     _frame(ax, title, ylabel)
     if pairs:
-        legend = ax.legend(loc="upper left", fontsize=8, frameon=False)
+        legend = ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
         _plain(*legend.get_texts())
     return _svg(fig, name, title)

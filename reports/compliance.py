@@ -85,12 +85,12 @@ def compliance(
         stmt = stmt.where(
             or_(Site.day_center_id == scope.center_id, Site.out_of_hours_center_id == scope.center_id)
         )
-    stmt = (
+    listed = (
         stmt.outerjoin(Location, Location.id == Device.location_id)
         .with_only_columns(Device.id, Device.ani, Device.status, Site.name, Location.building, Location.name)
         .order_by(Site.name, Device.ani)
     )
-    rows = session.execute(stmt).all()
+    rows = session.execute(listed).all()
     ids = [r[0] for r in rows]
     wanted = set(ids)
     # the supervision job's view of every supervised phone, narrowed to those in the report
@@ -144,5 +144,6 @@ def _test_calls(
     rows = session.execute(stmt).all()
     out: dict[int, list[datetime]] = {}
     for dev, at in rows[:limit]:
-        out.setdefault(dev, []).append(at)
+        if dev is not None:  # selected so
+            out.setdefault(dev, []).append(at)
     return out, len(rows) > limit

@@ -85,7 +85,8 @@ def _zone(name: str | None) -> ZoneInfo:
 
 def report_filter(session: Session, actor: Actor, now: datetime) -> Filtered:
     form = ReportFilterForm(formdata=request.args)
-    sites = {str(s.id): s for s in session.scalars(visible(actor, Site).order_by(Site.name, Site.id))}
+    listed: list[Site] = list(session.scalars(visible(actor, Site).order_by(Site.name, Site.id)))  # type: ignore[arg-type]
+    sites = {str(s.id): s for s in listed}
     centers = {str(c.id): c for c in visible_centers(session, actor)}
     form.site.choices = [SelectChoice("", "All"), *(SelectChoice(k, s.name) for k, s in sites.items())]
     form.center.choices = [SelectChoice("", "All"), *(SelectChoice(k, c.name) for k, c in centers.items())]

@@ -148,7 +148,9 @@ class AlarmStats:
 
 def alarm_stats(session: Session, scope: Scope, limit: int = ROW_LIMIT) -> AlarmStats:
     sq = alarms_in(scope).subquery()
-    counts = dict(session.execute(select(sq.c.severity, func.count()).group_by(sq.c.severity)).all())
+    counts: dict[Any, int] = dict(
+        session.execute(select(sq.c.severity, func.count()).group_by(sq.c.severity)).all()
+    )
     acked = session.execute(
         alarms_in(scope)
         .where(Alarm.acked_at.is_not(None))
@@ -158,6 +160,7 @@ def alarm_stats(session: Session, scope: Scope, limit: int = ROW_LIMIT) -> Alarm
     ).all()
     waits: dict[PerceivedSeverity, list[float]] = {}
     for severity, first_at, acked_at in acked[:limit]:
+        assert acked_at is not None  # selected so
         waits.setdefault(PerceivedSeverity(severity), []).append((acked_at - first_at).total_seconds())
     rows = []
     for severity in PerceivedSeverity:

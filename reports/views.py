@@ -12,6 +12,7 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Response, abort, render_template, request, url_for
 from flask_login import login_required
@@ -80,7 +81,7 @@ def _filtered() -> Filtered:
     return report_filter(db(), _actor(), _now())
 
 
-def _args() -> dict[str, str]:
+def _args() -> dict[str, Any]:
     """The filter of this request, for the chart and CSV links of the page."""
     return {k: v for k in ("site", "center", "since", "until") if (v := request.args.get(k, "").strip())}
 
