@@ -9,8 +9,28 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-bp = Blueprint("reports", __name__, template_folder="templates")
+from webcore import pages
+
+bp = Blueprint(
+    "reports",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/reports",
+)
 
 
 def init_app(app: Flask) -> None:
+    from reports import views
+
     app.register_blueprint(bp)
+    pages.add_nav(
+        app,
+        pages.NavEntry(
+            "Operations",
+            "reports.report",
+            "Reports",
+            views.may_see_reports,
+            also_current=("reports.test_call_compliance",),
+        ),
+    )
