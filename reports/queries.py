@@ -184,6 +184,8 @@ class Caller:
     #: the registered device of that ANI, when the actor may see it
     device_id: int | None = None
     site_name: str = ""
+    #: the display name (From) of this ANI's last call that had one: it names unknown callers
+    display_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,13 +213,39 @@ def callers(session: Session, scope: Scope) -> Callers:
     repeat_count = session.scalar(select(func.count()).select_from(repeat_stmt.subquery())) or 0
     anis = sorted({r[0] for r in top_rows} | {r[0] for r in repeat_rows})
     devices = _devices_by_ani(session, scope.actor, anis)
+    names = _display_names(session, scope, anis)
 
     def caller(row: Any) -> Caller:
         ani, count, first, last = row
         dev = devices.get(ani)
-        return Caller(ani, count, _aware(first), _aware(last), dev[0] if dev else None, dev[1] if dev else "")
+        return Caller(
+            ani,
+            count,
+            _aware(first),
+            _aware(last),
+            dev[0] if dev else None,
+            dev[1] if dev else "",
+            names.get(ani, ""),
+        )
 
     return Callers([caller(r) for r in top_rows], [caller(r) for r in repeat_rows], repeat_count, devices)
+
+
+def _display_names(session: Session, scope: Scope, anis: list[str]) -> dict[str, str]:
+    """Per ANI, the display name of its last call in the period that carried one."""
+    if not anis:
+        return {}
+    stmt = (
+        calls_in(scope)
+        .where(CallRecord.ani.in_(anis), CallRecord.display_name.is_not(None), CallRecord.display_name != "")
+        .with_only_columns(CallRecord.ani, CallRecord.display_name)
+        .order_by(CallRecord.received_at.desc(), CallRecord.id.desc())
+        .limit(10 * len(anis))
+    )
+    names: dict[str, str] = {}
+    for ani, name in session.execute(stmt):
+        names.setdefault(ani, name)
+    return names
 
 
 def _devices_by_ani(session: Session, actor: Actor, anis: list[str]) -> dict[str, tuple[int, str]]:

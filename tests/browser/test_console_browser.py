@@ -6,6 +6,7 @@ losing or doubling a card. The From display name is markup, and stays text."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,6 +149,17 @@ def test_a_lift_call_pops_up_on_its_centers_consoles_and_an_ack_shows_on_the_oth
         assert lena.locator(".call-card").count() == 0 and lena.locator(".alarm").count() == 0
         assert dialogs == []
 
+        # the same display name, as text, in the call history, on the call's page and in the reports
+        olga.goto("/calls/")
+        expect(olga.locator(".display-name").first).to_have_text(XSS)
+        olga.locator("table a[href^='/calls/']").first.click()
+        expect(olga.locator("#identity")).to_contain_text(XSS)
+        olga.goto("/reports/")
+        expect(olga.locator("#top-anis-table .display-name")).to_have_text(XSS)
+        assert olga.locator("main img[src='x']").count() == 0
+        assert dialogs == []
+        olga.goto("/console/")
+
         if os.environ.get("ANIGATE_SCREENSHOTS"):  # docs/screenshots/console.png: make screenshots
             olga.screenshot(path=str(Path(os.environ["ANIGATE_SCREENSHOTS"]) / "console.png"), full_page=True)
     finally:
@@ -183,5 +195,17 @@ def test_a_cut_stream_reconnects_and_holds_every_card_once(
         lift_alarms = olga.locator(".alarm", has_text="Lift emergency call")
         assert lift_alarms.count() == 1  # one lift alarm, repeated, not four rows
         expect(lift_alarms.locator(".badge")).to_have_text("\u00d74")
+
+        # filters hide what does not match, and stay in the URL; the mute stays across a reload
+        olga.select_option("#filter-severity", "minor")
+        expect(lift_alarms).to_be_hidden()
+        expect(olga).to_have_url(re.compile(r"/console/\?severity=minor$"))
+        olga.get_by_role("button", name="Mute alerts").click()
+        olga.reload()
+        expect(olga.locator("#filter-severity")).to_have_value("minor")
+        expect(olga.locator(".alarm", has_text="Lift emergency call")).to_be_hidden()
+        expect(olga.locator("#mute")).to_have_attribute("aria-pressed", "true")
+        olga.select_option("#filter-severity", "critical")
+        expect(olga.locator(".alarm", has_text="Lift emergency call")).to_be_visible()
     finally:
         context.close()
