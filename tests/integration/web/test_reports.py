@@ -363,7 +363,8 @@ def test_outside_text_on_the_report_pages_is_escaped(client, session, calls, est
         assert XSS not in html, path
         assert XSS_ESCAPED in html, path
     # the caller's From display name, as text, beside its ANI among the top callers
-    assert f'<td class="display-name">{XSS_ESCAPED}</td>' in page(client, f"/reports/?site={site.id}&{NOVEMBER}")
+    report = page(client, f"/reports/?site={site.id}&{NOVEMBER}")
+    assert f'<td class="display-name">{XSS_ESCAPED}</td>' in report
 
 
 # ---- EN 81-28 test-call compliance -----------------------------------------------------------------
