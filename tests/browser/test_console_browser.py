@@ -156,6 +156,8 @@ def test_a_lift_call_pops_up_on_its_centers_consoles_and_an_ack_shows_on_the_oth
         expect(olga.locator("#identity")).to_contain_text(XSS)
         olga.goto("/reports/")
         expect(olga.locator("#top-anis-table .display-name")).to_have_text(XSS)
+        if os.environ.get("ANIGATE_SCREENSHOTS"):
+            olga.screenshot(path=str(Path(os.environ["ANIGATE_SCREENSHOTS"]) / "reports.png"))
         assert olga.locator("main img[src='x']").count() == 0
         assert dialogs == []
         olga.goto("/console/")
