@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Install the external programs the tests talk to, when missing: sipp (Debian sip-tester) and
-# chromium (the browser tests drive Debian's /usr/bin/chromium; Playwright's own browsers are never
-# downloaded). Idempotent; CI and `make test` call it. Nothing is skipped because a tool is absent.
+# Install the external programs the tests talk to, when missing: sipp (Debian sip-tester), chromium
+# (the browser tests drive Debian's /usr/bin/chromium; Playwright's own browsers are never
+# downloaded), mosquitto (the tests start private brokers), net-snmp's snmptrapd and snmptranslate
+# (Debian snmptrapd, snmp) and smilint (Debian smitools) for the MIB. Idempotent; CI and `make test`
+# call it. Nothing is skipped because a tool is absent.
 set -euo pipefail
 
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v snmptrapd >/dev/null 2>&1 || [ -x /usr/sbin/snmptrapd ] || need+=(snmptrapd)
+command -v snmptranslate >/dev/null 2>&1 || need+=(snmp)
+command -v smilint >/dev/null 2>&1 || need+=(smitools)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-tools: installing ${need[*]}" >&2
@@ -17,3 +23,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v sipp >/dev/null
 [ -x /usr/bin/chromium ]
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null
+[ -x /usr/sbin/snmptrapd ] || command -v snmptrapd >/dev/null
+command -v snmptranslate >/dev/null
+command -v smilint >/dev/null
