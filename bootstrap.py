@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+import integrations.models  # noqa: F401  (its tables on the metadata: create_all, alembic)
 from alarms.service import AlarmService
 from config import Settings
 from registry.csvjobs import CsvJobRunner, uploads_dir

@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 import alarms.models  # noqa: F401
+import integrations.models  # noqa: F401
 import registry.models  # noqa: F401  (registers every table on the metadata)
 import routing.models  # noqa: F401
 from config import Settings

@@ -292,3 +292,17 @@ class DeviceStatusChanged(DomainEvent):
     status: str
     previous: str | None = None
     reason: str = ""
+
+
+# ---- operation ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SinkTest(DomainEvent):
+    """An admin asked for a test event on one sink ("send test event"); only that sink receives it."""
+
+    type: ClassVar[str] = "sink.test"
+
+    sink_id: int
+    sink_name: str
+    by: str = ""

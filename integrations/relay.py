@@ -1,0 +1,481 @@
+"""The outbox relay: fans each committed event out into one delivery per sink, and delivers them at
+least once, in order per device, with retries (exponential backoff with jitter) and dead letters.
+
+Runs in the worker's background process (``worker.py``: beside the call recorder and the jobs),
+never on the SIP loop and never in a web request. Several processes on one database share the work:
+fan-out locks the sink's row (its cursor), and deliveries are claimed with ``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL (SQLite has one writer at a time) and a lease, so each event goes out from
+one of them; an event whose claimer died is taken again when its lease ends. The order per device
+holds because a delivery is claimed only when no earlier one of its key is still pending.
+
+Hand-written because the pieces that exist elsewhere (Celery, a broker-backed queue) would put a
+second durable store in front of the outbox we already commit with; the state machine is small.
+May import registry (db, models, events, outbox) and the sink ports; never flask, routing or alarms.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from integrations.models import DEAD, DELIVERED, PENDING, Delivery, SinkConfig
+from integrations.ports import Outgoing, Result, Sink
+from integrations.secretbox import SecretBox
+from registry.db import utcnow
+from registry.events import from_envelope
+from registry.models import OutboxEvent
+
+log = logging.getLogger(__name__)
+
+#: deliveries claimed per round trip to a sink, and how long a claim holds
+BATCH = 200
+LEASE = timedelta(seconds=60)
+#: backoff between attempts of one event: base * 2**(attempts - 1), at most ``BACKOFF_CAP``, times a
+#: random factor in [0.5, 1] (jitter: retries of many events after an outage spread out)
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 300.0
+
+
+def order_key(device_id: int | None, site_id: int | None) -> str:
+    """Events of one device go out in order; an event without a device is ordered with its site's,
+    and the rest (service events) in one line."""
+    if device_id is not None:
+        return f"d{device_id}"
+    if site_id is not None:
+        return f"s{site_id}"
+    return "-"
+
+
+def backoff(attempts: int, base: float = BACKOFF_BASE, rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after the ``attempts``-th failure."""
+    return min(BACKOFF_CAP, base * 2 ** max(0, attempts - 1)) * (0.5 + rng() / 2)
+
+
+# ---- the steps, each one transaction --------------------------------------------------------------
+
+
+def fan_out(
+    session: Session,
+    sink_id: int,
+    carries: Callable[[str], bool],
+    limit: int = 1000,
+    now: datetime | None = None,
+) -> int:
+    """Create this sink's deliveries of the events after its cursor (at most ``limit`` events
+    looked at) and move the cursor; the caller commits. ``carries(type)``: whether the sink takes it."""
+    now = now or utcnow()
+    sink = session.scalars(select(SinkConfig).where(SinkConfig.id == sink_id).with_for_update()).one_or_none()
+    if sink is None:
+        return 0
+    rows = session.execute(
+        select(
+            OutboxEvent.seq,
+            OutboxEvent.event_id,
+            OutboxEvent.type,
+            OutboxEvent.device_id,
+            OutboxEvent.site_id,
+            OutboxEvent.body,
+        )
+        .where(OutboxEvent.seq > sink.cursor)
+        .order_by(OutboxEvent.seq)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return 0
+    wanted = set(sink.event_types or [])
+    values = []
+    for seq, event_id, type_, device_id, site_id, body in rows:
+        if type_ == "sink.test":
+            if (body or {}).get("sink_id") != sink.id:
+                continue
+        elif not (type_ in wanted if wanted else carries(type_)):
+            continue
+        values.append(
+            {
+                "sink_id": sink.id,
+                "seq": seq,
+                "event_id": event_id,
+                "event_type": type_,
+                "order_key": order_key(device_id, site_id),
+                "state": PENDING,
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+                "last_error": "",
+            }
+        )
+    if values:
+        dialect = session.connection().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # a delivery made by another process in a race keeps its state (unique sink, seq)
+        session.execute(insert(Delivery).values(values).on_conflict_do_nothing())
+    session.execute(
+        update(SinkConfig)
+        .where(SinkConfig.id == sink.id)
+        .values(cursor=rows[-1].seq, updated_at=SinkConfig.updated_at)
+    )
+    return len(values)
+
+
+def claim(
+    session: Session, sink_id: int, worker: str, now: datetime, limit: int = BATCH, lease: timedelta = LEASE
+) -> list[Delivery]:
+    """Take up to ``limit`` due deliveries of the sink, the oldest pending one of each key only; the
+    caller commits (the claim is the lease: another process skips them until it ends)."""
+    earlier = aliased(Delivery)
+    blocked = exists().where(
+        earlier.sink_id == Delivery.sink_id,
+        earlier.order_key == Delivery.order_key,
+        earlier.state == PENDING,
+        earlier.seq < Delivery.seq,
+    )
+    stmt = (
+        select(Delivery)
+        .where(
+            Delivery.sink_id == sink_id,
+            Delivery.state == PENDING,
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+            ~blocked,
+        )
+        .order_by(Delivery.seq)
+        .limit(limit)
+    )
+    if session.connection().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True, of=Delivery)
+    candidates = list(session.scalars(stmt.with_only_columns(Delivery.id)))
+    if not candidates:
+        return []
+    # the claim itself is a conditional UPDATE, so two processes that read the same candidates
+    # (SQLite lets readers overlap) cannot both take one: the second finds it claimed
+    token = f"{worker}/{uuid.uuid4().hex[:12]}"
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id.in_(candidates),
+            Delivery.state == PENDING,
+            or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+        )
+        .values(claimed_by=token, claimed_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(select(Delivery).where(Delivery.claimed_by == token).order_by(Delivery.seq)))
+
+
+def outgoing(session: Session, taken: Sequence[Delivery], now: datetime) -> list[Outgoing]:
+    """The events of the claimed deliveries, read from the outbox; one the retention job already
+    removed becomes a dead letter (nothing left to send)."""
+    rows = {
+        row.seq: row
+        for row in session.scalars(select(OutboxEvent).where(OutboxEvent.seq.in_([d.seq for d in taken])))
+    }
+    out = []
+    for d in taken:
+        row = rows.get(d.seq)
+        if row is None:
+            d.state, d.dead_at, d.last_error = DEAD, now, "the event was removed from the outbox by retention"
+            continue
+        envelope = {
+            "event_id": row.event_id,
+            "type": row.type,
+            "schema_version": row.schema_version,
+            "occurred_at": row.occurred_at,
+            "body": row.body,
+        }
+        event = from_envelope(envelope)
+        out.append(Outgoing(d.id, d.seq, event, event.envelope(), d.attempts + 1))
+    return out
+
+
+def record(
+    session: Session,
+    sink: SinkConfig,
+    taken: Sequence[Delivery],
+    results: Sequence[Result],
+    now: datetime,
+    base: float = BACKOFF_BASE,
+) -> tuple[int, int]:
+    """Apply the sink's answers: delivered, or one more failure (retry later, or a dead letter after
+    ``max_attempts`` or ``max_age_seconds``); claims are released. Returns (delivered, failed)."""
+    by_id = {d.id: d for d in taken}
+    ok = failed = 0
+    for r in results:
+        d = by_id.get(r.delivery_id)
+        if d is None:
+            continue
+        d.claimed_by = d.claimed_until = None
+        if r.ok:
+            d.state, d.delivered_at, d.attempts = DELIVERED, now, d.attempts + 1
+            ok += 1
+            continue
+        failed += 1
+        d.attempts += 1
+        d.last_error = r.error
+        too_old = (now - d.created_at).total_seconds() > sink.max_age_seconds
+        if r.permanent or d.attempts >= sink.max_attempts or too_old:
+            d.state, d.dead_at = DEAD, now
+            log.error(
+                "sink %s: event %s (%s) is a dead letter after %d attempts: %s",
+                sink.name,
+                d.event_id,
+                d.event_type,
+                d.attempts,
+                r.error,
+            )
+        else:
+            d.next_attempt_at = now + timedelta(seconds=backoff(d.attempts, base))
+    for d in taken:  # an item the sink did not answer: released for the next round
+        if d.claimed_by is not None and d.state == PENDING:
+            d.claimed_by = d.claimed_until = None
+    return ok, failed
+
+
+def retry_dead(session: Session, sink_id: int, delivery_id: int | None = None) -> int:
+    """Dead letters back to pending, due now (one, or all of the sink); the caller commits."""
+    cond = [Delivery.sink_id == sink_id, Delivery.state == DEAD]
+    if delivery_id is not None:
+        cond.append(Delivery.id == delivery_id)
+    result = session.execute(
+        update(Delivery)
+        .where(and_(*cond))
+        .values(state=PENDING, attempts=0, next_attempt_at=utcnow(), dead_at=None, created_at=utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    pending: int
+    oldest_pending_at: datetime | None
+    dead: int
+    delivered: int
+
+
+def backlog(session: Session, sink_id: int) -> Backlog:
+    counts = dict(
+        session.execute(
+            select(Delivery.state, func.count()).where(Delivery.sink_id == sink_id).group_by(Delivery.state)
+        ).all()
+    )
+    oldest = session.scalar(
+        select(func.min(Delivery.created_at)).where(Delivery.sink_id == sink_id, Delivery.state == PENDING)
+    )
+    return Backlog(counts.get(PENDING, 0), oldest, counts.get(DEAD, 0), counts.get(DELIVERED, 0))
+
+
+def prune_delivered(session: Session, before: datetime) -> int:
+    """Delivered rows older than ``before`` (the retention job's); dead letters stay until retried."""
+    from sqlalchemy import delete
+
+    result = session.execute(
+        delete(Delivery).where(Delivery.state == DELIVERED, Delivery.delivered_at < before)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# ---- the threads ----------------------------------------------------------------------------------
+
+
+def fingerprint(c: SinkConfig) -> str:
+    """What makes a sink's worker: a change of any of it restarts the worker."""
+    return json.dumps(
+        [
+            c.kind,
+            c.name,
+            c.settings,
+            c.secrets,
+            sorted(c.event_types or []),
+            c.max_attempts,
+            c.max_age_seconds,
+        ],
+        sort_keys=True,
+        default=str,
+    )
+
+
+SinkBuilder = Callable[[str, str, Mapping[str, Any], Mapping[str, str]], Sink]
+Carries = Callable[[str], Callable[[str], bool]]
+
+
+class SinkWorker:
+    """One sink's loop in its own thread: open, fan out, claim, send, record; a slow or dead peer
+    holds up only its own sink."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        config: SinkConfig,
+        sink: Sink,
+        carries: Callable[[str], bool],
+        worker: str,
+        *,
+        poll: float = 0.2,
+        send_timeout: float = 10.0,
+        base: float = BACKOFF_BASE,
+    ) -> None:
+        self.factory = factory
+        self.sink_id = config.id
+        self.name = config.name
+        self.version = fingerprint(config)
+        self.sink = sink
+        self.carries = carries
+        self.worker = worker
+        self.poll = poll
+        self.send_timeout = send_timeout
+        self.base = base
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"relay-{config.name}", daemon=True)
+        self.delivered = 0
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        self.thread.join(timeout)
+
+    def _status(self, text: str) -> None:
+        try:
+            with self.factory() as s:
+                s.execute(
+                    update(SinkConfig)
+                    .where(SinkConfig.id == self.sink_id)
+                    # updated_at says when an admin changed the sink, not when the relay reported
+                    .values(status=text, status_at=utcnow(), updated_at=SinkConfig.updated_at)
+                )
+                s.commit()
+        except Exception:  # the status is a courtesy; the loop carries on
+            log.exception("sink %s: could not store its status", self.name)
+
+    def _run(self) -> None:
+        opened = False
+        failures = 0
+        while not self.stopping.is_set():
+            if not opened:
+                try:
+                    self.sink.open()
+                except Exception as exc:
+                    failures += 1
+                    delay = backoff(failures, self.base)
+                    log.warning("sink %s: cannot connect (%s); again in %.1f s", self.name, exc, delay)
+                    self._status(f"cannot connect: {exc}")
+                    self.stopping.wait(delay)
+                    continue
+                opened, failures = True, 0
+                self._status("connected")
+            try:
+                busy = self.round()
+            except Exception:
+                log.exception("sink %s: a relay round failed; retrying", self.name)
+                busy = False
+                self.stopping.wait(1.0)
+            if not busy:
+                self.stopping.wait(self.poll)
+        try:
+            self.sink.close()
+        except Exception:
+            log.exception("sink %s: closing failed", self.name)
+
+    def round(self) -> bool:
+        """One fan-out and one batch; True when there was something to send."""
+        now = utcnow()
+        with self.factory() as s:
+            fan_out(s, self.sink_id, self.carries, now=now)
+            s.commit()
+        with self.factory() as s:
+            taken = claim(s, self.sink_id, self.worker, now)
+            s.commit()
+            if not taken:
+                return False
+            batch = outgoing(s, taken, now)
+            results = self.sink.send(batch, self.send_timeout) if batch else []
+            config = s.get(SinkConfig, self.sink_id)
+            if config is None:
+                return False
+            ok, _ = record(s, config, taken, results, utcnow(), self.base)
+            s.commit()
+            self.delivered += ok
+        return True
+
+
+class Relay:
+    """All sinks of the database, one :class:`SinkWorker` each, following the ``sinks`` table (an
+    admin's change reaches the relay within ``reload`` seconds)."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        secret_key: str,
+        worker: str,
+        build: SinkBuilder,
+        carries: Carries,
+        *,
+        reload: float = 2.0,
+        poll: float = 0.2,
+        base: float = BACKOFF_BASE,
+    ) -> None:
+        self.factory = factory
+        self.box = SecretBox(secret_key)
+        self.worker = worker
+        self.build = build
+        self.carries = carries
+        self.reload = reload
+        self.poll = poll
+        self.base = base
+        self.workers: dict[int, SinkWorker] = {}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="relay", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        self.thread.join(timeout)
+        for w in list(self.workers.values()):
+            w.stop(timeout)
+        self.workers.clear()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.sync()
+            except Exception:
+                log.exception("relay: reading the sinks failed; retrying")
+            self.stopping.wait(self.reload)
+
+    def sync(self) -> None:
+        """Start a worker per enabled sink, stop those of removed or disabled ones, restart changed."""
+        with self.factory() as s:
+            configs = {c.id: c for c in s.scalars(select(SinkConfig).where(SinkConfig.enabled.is_(True)))}
+            for c in configs.values():
+                s.expunge(c)
+        for sink_id, w in list(self.workers.items()):
+            c = configs.get(sink_id)
+            if c is None or fingerprint(c) != w.version:
+                w.stop()
+                del self.workers[sink_id]
+        for sink_id, c in configs.items():
+            if sink_id in self.workers:
+                continue
+            try:
+                sink = self.build(c.kind, c.name, c.settings or {}, self.box.open(c.secrets))
+            except Exception as exc:
+                log.error("sink %s: not started: %s", c.name, exc)
+                continue
+            w = SinkWorker(
+                self.factory, c, sink, self.carries(c.kind), self.worker, poll=self.poll, base=self.base
+            )
+            self.workers[sink_id] = w
+            w.start()

@@ -1,0 +1,309 @@
+"""The outbox relay against real peers on loopback (an HTTP receiver for webhooks, a TCP listener
+for the VMS): fan-out from the sink's creation on, delivery once acknowledged, order per device,
+backoff and dead letters, manual retry, secrets sealed, and two relays sharing one sink."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from integrations import relay as r
+from integrations import sinks
+from integrations.models import DEAD, DELIVERED, PENDING, Delivery, SinkConfig
+from integrations.secretbox import SecretBox
+from integrations.webhooks import verify
+from registry.db import utcnow
+from registry.events import CallRouted, DeviceStatusChanged
+from registry.outbox import add_event
+from tests import factories as f
+
+SECRET = "whsec-test"
+BOX = SecretBox("relay-test-key")
+
+
+class Receiver:
+    """An HTTP endpoint that records each POST; ``fail`` answers with that status instead."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        self.fail: int | None = None
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.fail:
+                    self.send_response(receiver.fail)
+                    self.end_headers()
+                    return
+                receiver.got.append((dict(self.headers), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.got]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    yield rec
+    rec.close()
+
+
+def call(n: int, device_id: int | None = 1, site_id: int | None = 1) -> CallRouted:
+    return CallRouted(
+        occurred_at=utcnow(),
+        call_id=f"c{n}@pbx",
+        record_id=f"r{n}",
+        ani="+493012345678",
+        device_id=device_id,
+        site_id=site_id,
+        site_name="Tower A",
+    )
+
+
+def emit(session, *events) -> None:
+    for ev in events:
+        add_event(session, ev)
+    session.commit()
+
+
+def webhook(session, receiver: Receiver, **kw) -> SinkConfig:
+    sink = sinks.create_sink(
+        session,
+        f.ADMIN,
+        BOX,
+        name=kw.pop("name", "bms-hook"),
+        kind="webhook",
+        settings={"url": receiver.url, "timeout": 2},
+        secrets={"secret": SECRET},
+        **kw,
+    )
+    session.commit()
+    return sink
+
+
+def worker(services, sink: SinkConfig, name: str = "w1", base: float = 0.01) -> r.SinkWorker:
+    with services.session_factory() as s:
+        config = s.get(SinkConfig, sink.id)
+        s.expunge(config)
+    built = sinks.build(config.kind, config.name, config.settings, BOX.open(config.secrets))
+    built.open()
+    return r.SinkWorker(services.session_factory, config, built, sinks.carries(config.kind), name, base=base)
+
+
+def rounds(w: r.SinkWorker, n: int = 5) -> None:
+    for _ in range(n):
+        w.round()
+
+
+def states(session, sink_id: int) -> list[tuple[str, str]]:
+    session.expire_all()
+    rows = session.scalars(select(Delivery).where(Delivery.sink_id == sink_id).order_by(Delivery.seq))
+    return [(d.event_type, d.state) for d in rows]
+
+
+def test_a_webhook_gets_each_event_signed_once_from_the_sinks_creation_on(
+    services, session, receiver
+) -> None:
+    emit(session, call(0))  # before the sink: not sent (a new sink does not replay the history)
+    sink = webhook(session, receiver)
+    emit(
+        session,
+        call(1),
+        DeviceStatusChanged(occurred_at=utcnow(), device_id=1, site_id=1, status="maintenance"),
+    )
+    w = worker(services, sink)
+    rounds(w)
+    assert [e["type"] for e in receiver.events()] == ["call.routed", "device.status_changed"]
+    assert receiver.events()[0]["body"]["call_id"] == "c1@pbx"
+    headers, body = receiver.got[0]
+    assert headers["X-Anigate-Event"] == "call.routed"
+    assert headers["X-Anigate-Event-Id"] == receiver.events()[0]["event_id"]
+    assert verify(SECRET, headers["X-Anigate-Signature"], body, time.time())
+    assert not verify("another secret", headers["X-Anigate-Signature"], body, time.time())
+    assert not verify(SECRET, headers["X-Anigate-Signature"], body, time.time() + 301)  # replay window
+    assert states(session, sink.id) == [("call.routed", DELIVERED), ("device.status_changed", DELIVERED)]
+
+
+def test_the_secret_is_sealed_in_the_database_and_kept_when_an_edit_leaves_it_empty(
+    session, receiver
+) -> None:
+    sink = webhook(session, receiver)
+    assert SECRET not in sink.secrets and BOX.open(sink.secrets) == {"secret": SECRET}
+    sinks.update_sink(
+        session, f.ADMIN, BOX, sink.id, settings={"url": receiver.url + "2"}, secrets={"secret": ""}
+    )
+    session.commit()
+    assert BOX.open(sink.secrets) == {"secret": SECRET} and sink.settings["url"].endswith("/hook2")
+    with pytest.raises(ValueError, match="another secret key"):
+        SecretBox("another key").open(sink.secrets)
+
+
+def test_a_bad_configuration_names_its_fields(session) -> None:
+    from registry.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as e:
+        sinks.create_sink(
+            session, f.ADMIN, BOX, name="bad name!", kind="webhook", settings={"url": "ftp://x"}, secrets={}
+        )
+    assert set(e.value.errors) == {"name", "url", "secret"}
+
+
+def test_events_of_one_device_wait_for_the_earlier_one_and_others_go_on(services, session, receiver) -> None:
+    sink = webhook(session, receiver)
+    emit(session, call(1, device_id=1))
+    w = worker(services, sink, base=30)  # a failure waits 15-30 s: long enough to look
+    receiver.fail = 503
+    w.round()
+    assert states(session, sink.id) == [("call.routed", PENDING)]
+    receiver.fail = None
+    emit(session, call(2, device_id=1), call(3, device_id=2))
+    rounds(w, 3)
+    # device 2's call went out; device 1's second call waits behind its first, which waits its backoff
+    assert [e["body"]["call_id"] for e in receiver.events()] == ["c3@pbx"]
+    session.execute(Delivery.__table__.update().values(next_attempt_at=utcnow()))
+    session.commit()
+    rounds(w, 3)
+    assert [e["body"]["call_id"] for e in receiver.events()] == ["c3@pbx", "c1@pbx", "c2@pbx"]
+
+
+def test_after_max_attempts_an_event_is_a_dead_letter_until_someone_retries_it(
+    services, session, receiver
+) -> None:
+    sink = webhook(session, receiver, max_attempts=3)
+    emit(session, call(1))
+    receiver.fail = 500
+    w = worker(services, sink, base=0.01)
+    deadline = time.monotonic() + 5
+    while states(session, sink.id) != [("call.routed", DEAD)]:
+        assert time.monotonic() < deadline, states(session, sink.id)
+        w.round()
+        time.sleep(0.02)
+    dead = session.scalars(select(Delivery).where(Delivery.sink_id == sink.id)).one()
+    assert dead.attempts == 3 and dead.last_error == "HTTP 500 Internal Server Error"
+    assert r.backlog(session, sink.id).dead == 1
+    receiver.fail = None
+    assert r.retry_dead(session, sink.id) == 1
+    session.commit()
+    rounds(w, 2)
+    assert states(session, sink.id) == [("call.routed", DELIVERED)] and len(receiver.events()) == 1
+
+
+def test_a_4xx_is_a_dead_letter_at_once(services, session, receiver) -> None:
+    sink = webhook(session, receiver)
+    emit(session, call(1))
+    receiver.fail = 410
+    rounds(worker(services, sink), 1)
+    assert states(session, sink.id) == [("call.routed", DEAD)]
+
+
+def test_the_backoff_doubles_with_jitter_up_to_its_cap() -> None:
+    assert [r.backoff(n, 1.0, rng=lambda: 1.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert r.backoff(1, 1.0, rng=lambda: 0.0) == 0.5
+    assert r.backoff(30, 1.0, rng=lambda: 1.0) == r.BACKOFF_CAP
+
+
+def test_a_test_event_goes_to_its_sink_only(services, session, receiver) -> None:
+    one, two = webhook(session, receiver, name="one"), webhook(session, receiver, name="two")
+    sinks.send_test_event(session, f.ADMIN, one.id)
+    session.commit()
+    rounds(worker(services, one), 2)
+    rounds(worker(services, two), 2)
+    assert [(e["type"], e["body"]["sink_name"]) for e in receiver.events()] == [("sink.test", "one")]
+
+
+def test_two_relays_on_one_sink_deliver_each_event_once(services, session, receiver) -> None:
+    sink = webhook(session, receiver)
+    emit(session, *(call(n, device_id=n) for n in range(60)))
+    a, b = worker(services, sink, "host-a"), worker(services, sink, "host-b")
+
+    def run(w: r.SinkWorker) -> None:
+        for _ in range(40):
+            try:
+                w.round()
+            except Exception:  # SQLite busy between the two: the next round goes on
+                time.sleep(0.01)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [e["event_id"] for e in receiver.events()]
+    assert len(ids) == 60 and len(set(ids)) == 60
+    assert a.delivered + b.delivered == 60
+
+
+def test_an_expired_claim_is_taken_again(services, session, receiver) -> None:
+    sink = webhook(session, receiver)
+    emit(session, call(1))
+    with services.session_factory() as s:
+        r.fan_out(s, sink.id, lambda t: True)
+        s.commit()
+        taken = r.claim(s, sink.id, "dead-host", utcnow(), lease=timedelta(seconds=-1))  # it died at once
+        s.commit()
+    assert len(taken) == 1
+    rounds(worker(services, sink), 2)
+    assert states(session, sink.id) == [("call.routed", DELIVERED)]
+
+
+def test_the_vms_gets_one_ascii_line_per_call_with_the_camera(services, session) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    sink = sinks.create_sink(
+        session,
+        f.ADMIN,
+        BOX,
+        name="xprotect",
+        kind="vms",
+        settings={"host": "127.0.0.1", "port": port},
+        secrets={},
+    )
+    session.commit()
+    emit(
+        session,
+        CallRouted(
+            occurred_at=utcnow(),
+            call_id="v1",
+            record_id="v1",
+            ani="+49301",
+            device_id=1,
+            site_id=1,
+            site_name="Spree Tower",
+            location="Cabin 2|B",
+            camera_ref="cam-17",
+        ),
+        DeviceStatusChanged(
+            occurred_at=utcnow(), device_id=1, site_id=1, status="maintenance"
+        ),  # not for a VMS
+    )
+    w = worker(services, sink)
+    conn, _ = listener.accept()
+    rounds(w, 2)
+    conn.settimeout(5)
+    assert conn.recv(4096) == b"ANIGATE|Spree Tower|Cabin 2 B|cam-17|call.routed\r\n"
+    assert states(session, sink.id) == [("call.routed", DELIVERED)]
+    conn.close()
+    listener.close()
