@@ -117,6 +117,11 @@ class Settings:
     retention_days: int = 400
     #: run the supervision jobs in this worker (each tick runs once among all workers of a database)
     jobs: bool = True
+    #: deliver the outbox's events to the configured sinks (MQTT, SNMP, webhooks, VMS) from the
+    #: worker's background process
+    relay: bool = True
+    #: a TOML file of sinks, applied (created or updated by name) when the worker starts
+    sinks_file: Path | None = None
     #: how often the supervision (test calls, heartbeats) and the deadline jobs run, in seconds
     supervision_interval: float = 60.0
     deadline_interval: float = 5.0
@@ -193,6 +198,8 @@ class Settings:
         "ANIGATE_HEARTBEAT_TIMEOUT_MINUTES": ("heartbeat_timeout_minutes", float),
         "ANIGATE_RETENTION_DAYS": ("retention_days", int),
         "ANIGATE_JOBS": ("jobs", _bool),
+        "ANIGATE_RELAY": ("relay", _bool),
+        "ANIGATE_SINKS_FILE": ("sinks_file", Path),
         "ANIGATE_SUPERVISION_INTERVAL": ("supervision_interval", float),
         "ANIGATE_DEADLINE_INTERVAL": ("deadline_interval", float),
     }

@@ -33,8 +33,12 @@ from types import FrameType
 from sqlalchemy.orm import Session, sessionmaker
 
 from alarms.jobs import JobRunner, JobSettings, build_scheduler
-from bootstrap import build_services
+from bootstrap import build_services, secret_key
 from config import Settings
+from integrations import sinks
+from integrations.relay import Relay
+from integrations.secretbox import SecretBox
+from integrations.sinks import apply_sinks_file
 from registry.db import utcnow
 from routing.health import RecorderState, WorkerReport, record_worker_status
 from routing.history import CallMemory
@@ -173,19 +177,46 @@ def run_recorder(settings: Settings, control_fd: int) -> int:
         runner = JobRunner(services.session_factory, name, services.alarms, job_settings(settings))
         scheduler = build_scheduler(runner)
         scheduler.start()
+    # and the outbox relay: events out to MQTT, SNMP, webhooks and the VMS, off the SIP loop too
+    relay = start_relay(settings, services.session_factory) if settings.relay else None
     try:
         recorder.run(stop.wait)
         log.info("stopping (%s): draining the journal", stop.reason)
+        if relay is not None:  # each sink ends its round and says goodbye (MQTT: service offline)
+            relay.stop(timeout=2.0)
+            relay = None
         if scheduler is not None:  # a running job finishes its tick (well under a second)
             scheduler.shutdown(wait=True)
             scheduler = None
         drained = recorder.drain_for(RECORDER_DRAIN_SECONDS)
         log.info("stopped: %d calls recorded%s", recorder.recorded, "" if drained else ", the rest journaled")
     finally:
+        if relay is not None:
+            relay.stop(timeout=1.0)
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         services.close()
     return 0
+
+
+def start_relay(settings: Settings, factory: sessionmaker[Session]) -> Relay:
+    """The relay of this process, after the sinks file (if any) was applied."""
+    key = secret_key(settings)
+    if settings.sinks_file is not None:
+        with factory() as session:
+            changed = apply_sinks_file(session, SecretBox(key), settings.sinks_file)
+            session.commit()
+        log.info("sinks file %s: %s", settings.sinks_file, ", ".join(changed) or "no change")
+    relay = Relay(
+        factory,
+        key,
+        f"{socket.gethostname()}:{os.getpid()}",
+        sinks.build,
+        sinks.carries,
+        retention=timedelta(days=settings.retention_days),
+    )
+    relay.start()
+    return relay
 
 
 # --- supervision of the recorder, from the worker's event loop -------------------------------------

@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -424,8 +425,11 @@ class Relay:
         reload: float = 2.0,
         poll: float = 0.2,
         base: float = BACKOFF_BASE,
+        retention: timedelta | None = None,
     ) -> None:
         self.factory = factory
+        self.retention = retention
+        self._pruned_at: float | None = None
         self.box = SecretBox(secret_key)
         self.worker = worker
         self.build = build
@@ -451,9 +455,23 @@ class Relay:
         while not self.stopping.is_set():
             try:
                 self.sync()
+                self._prune()
             except Exception:
                 log.exception("relay: reading the sinks failed; retrying")
             self.stopping.wait(self.reload)
+
+    def _prune(self) -> None:
+        """Hourly, delivered rows older than the retention; dead letters stay."""
+        if self.retention is None or (
+            self._pruned_at is not None and time.monotonic() - self._pruned_at < 3600
+        ):
+            return
+        self._pruned_at = time.monotonic()
+        with self.factory() as s:
+            gone = prune_delivered(s, utcnow() - self.retention)
+            s.commit()
+        if gone:
+            log.info("relay: %d delivered rows older than the retention removed", gone)
 
     def sync(self) -> None:
         """Start a worker per enabled sink, stop those of removed or disabled ones, restart changed."""

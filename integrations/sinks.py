@@ -7,7 +7,9 @@ and the adapters; never flask.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -182,3 +184,41 @@ def send_test_event(session: Session, actor: Actor, sink_id: int) -> SinkTest:
     ev = SinkTest(occurred_at=utcnow(), sink_id=sink.id, sink_name=sink.name, by=actor.name)
     add_event(session, ev)
     return ev
+
+
+def apply_sinks_file(session: Session, box: SecretBox, path: Path) -> list[str]:
+    """Create or update the sinks a TOML file lists (``[[sink]]`` tables with ``name``, ``kind``,
+    ``enabled``, ``event_types``, ``max_attempts``, ``max_age_seconds``, ``[sink.settings]`` and
+    ``[sink.secrets]``); sinks it does not name are left alone. Returns what it did, per sink.
+    A bad entry raises ``ValidationFailed`` naming the sink: the worker does not start on a file it
+    cannot apply."""
+    actor = Actor.system("sinks-file")
+    data = tomllib.loads(path.read_text())
+    done = []
+    for entry in data.get("sink", []):
+        name = str(entry.get("name", ""))
+        options = {
+            k: entry[k] for k in ("event_types", "enabled", "max_attempts", "max_age_seconds") if k in entry
+        }
+        settings = dict(entry.get("settings", {}))
+        secrets = {k: str(v) for k, v in entry.get("secrets", {}).items()}
+        existing = session.scalar(select(SinkConfig).where(SinkConfig.name == name))
+        try:
+            if existing is None:
+                create_sink(
+                    session,
+                    actor,
+                    box,
+                    name=name,
+                    kind=str(entry.get("kind", "")),
+                    settings=settings,
+                    secrets=secrets,
+                    **options,
+                )
+                done.append(f"{name} created")
+            else:
+                update_sink(session, actor, box, existing.id, settings=settings, secrets=secrets, **options)
+                done.append(f"{name} updated")
+        except ValidationFailed as e:
+            raise ValidationFailed({f"{name or '?'}.{k}": v for k, v in e.errors.items()}) from e
+    return done

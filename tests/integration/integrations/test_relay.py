@@ -4,14 +4,11 @@ backoff and dead letters, manual retry, secrets sealed, and two relays sharing o
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -25,43 +22,9 @@ from registry.db import utcnow
 from registry.events import CallRouted, DeviceStatusChanged
 from registry.outbox import add_event
 from tests import factories as f
+from tests.webhook_receiver import SECRET, Receiver
 
-SECRET = "whsec-test"
 BOX = SecretBox("relay-test-key")
-
-
-class Receiver:
-    """An HTTP endpoint that records each POST; ``fail`` answers with that status instead."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[dict[str, str], bytes]] = []
-        self.fail: int | None = None
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.fail:
-                    self.send_response(receiver.fail)
-                    self.end_headers()
-                    return
-                receiver.got.append((dict(self.headers), body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for _, body in self.got]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -305,5 +268,6 @@ def test_the_vms_gets_one_ascii_line_per_call_with_the_camera(services, session)
     conn.settimeout(5)
     assert conn.recv(4096) == b"ANIGATE|Spree Tower|Cabin 2 B|cam-17|call.routed\r\n"
     assert states(session, sink.id) == [("call.routed", DELIVERED)]
+    w.sink.close()
     conn.close()
     listener.close()
