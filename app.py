@@ -12,6 +12,7 @@ from flask_openapi3 import Info, OpenAPI
 
 import console
 import history
+import outbound
 import reports
 import webcore.context
 import webcore.health
@@ -19,6 +20,7 @@ import webcore.urls
 from alarms import api as alarms_api
 from bootstrap import Services, build_services, secret_key
 from config import Settings
+from outbound import api as outbound_api
 from registry import api as registry_api
 from registry import cli as registry_cli
 from registry import web as registry_web
@@ -58,12 +60,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     registry_api.init_app(app)
     app.register_api(routing_api.build_blueprint(settings.api_page_size, settings.api_max_page_size))
     app.register_api(alarms_api.build_blueprint(settings.api_page_size, settings.api_max_page_size))
+    app.register_api(outbound_api.build_blueprint())
     app.register_blueprint(webcore.health.bp)
     registry_web.init_app(app)  # after the API blueprints: their token routes are exempt from CSRF
     # the operations pages, in the order of their navigation links
     console.init_app(app)
     history.init_app(app)
     reports.init_app(app)
+    outbound.init_app(app)
     for group in registry_cli.COMMANDS:
         app.cli.add_command(group)
     return app

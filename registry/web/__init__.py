@@ -22,7 +22,7 @@ bp = Blueprint(
 csrf = CSRFProtect()
 
 #: blueprints authenticated by bearer tokens: no cookie, so no CSRF to fear
-_TOKEN_BLUEPRINTS = ("api", "calls_api", "alarms_api")
+_TOKEN_BLUEPRINTS = ("api", "calls_api", "alarms_api", "sinks_api")
 
 
 def init_app(app: Flask) -> None:

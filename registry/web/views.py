@@ -190,7 +190,8 @@ def nav_groups() -> list[tuple[str, list[NavLink]]]:
         if entry.visible(actor):
             current = endpoint == entry.endpoint or endpoint in entry.also_current
             extra.setdefault(entry.group, []).append(NavLink(url_for(entry.endpoint), entry.label, current))
-    admin = [("Admin", [NavLink(url_for("registry.user_list"), "Users", here == "user")])]
+    users = NavLink(url_for("registry.user_list"), "Users", here == "user")
+    admin = [("Admin", [users, *extra.pop("Admin", [])])]
     return (
         list(extra.items())
         + [
