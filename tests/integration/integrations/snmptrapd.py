@@ -23,6 +23,12 @@ IETF_MODULES = ("SNMPv2-SMI", "SNMPv2-TC", "SNMPv2-CONF", "SNMP-FRAMEWORK-MIB", 
 
 COMMUNITY = "anigate-test"
 USER = "anigate"
+#: users for the other protocols, by (auth, priv) as the sink names them, with net-snmp's names
+OTHER_USERS = {
+    ("SHA", "AES-256"): ("anigate-sha1", "SHA", "AES256"),
+    ("SHA-512", "AES-256"): ("anigate-sha512", "SHA-512", "AES256"),
+    ("SHA-384", "AES-192"): ("anigate-sha384", "SHA-384", "AES192"),
+}
 AUTH_KEY = "auth-key-0123"
 PRIV_KEY = "priv-key-4567"
 #: the engine id the sink sends v3 traps under: 0x80000000|32473, format 4 (text), "anigate"
@@ -83,6 +89,10 @@ class Snmptrapd:
             f"createUser -e 0x{TRAP_ENGINE_ID} {USER} SHA-256 {AUTH_KEY} AES {PRIV_KEY}\n"
             f"createUser {USER} SHA-256 {AUTH_KEY} AES {PRIV_KEY}\n"
             f"authUser log {USER} priv\n"
+            + "".join(
+                f"createUser {user} {auth} {AUTH_KEY} {priv} {PRIV_KEY}\nauthUser log {user} priv\n"
+                for user, auth, priv in OTHER_USERS.values()
+            )
         )
 
     def start(self) -> None:

@@ -120,6 +120,20 @@ def test_a_v3_inform_with_sha256_and_aes128_is_delivered_and_readable(
     assert note[f"{A}anigateEventId.0"] == f"STRING: {event.event_id}"
 
 
+@pytest.mark.parametrize(("auth", "priv"), sorted(trapd.OTHER_USERS))
+def test_v3_informs_with_sha1_sha384_sha512_and_aes192_aes256_reach_net_snmp(
+    manager: trapd.Snmptrapd, make_sink: MakeSink, auth: str, priv: str
+) -> None:
+    # SHA-1 is shorter than an AES-256 key: this case proves net-snmp's key extension (Blumenthal)
+    user = trapd.OTHER_USERS[(auth, priv)][0]
+    sink = make_sink(manager.port, version="3", user=user, auth_protocol=auth, priv_protocol=priv)
+    [result] = sink.send(ev.outgoing(ev.raised()), timeout=5)
+    assert result.ok, result.error
+    [note] = only(manager, "anigateAlarmRaised")
+    assert f"INFORM, SNMP v3, user {user}" in note.header
+    assert note[f"{A}anigateAlarmSeverity.0"] == "INTEGER: critical(3)"
+
+
 def test_a_v3_trap_is_sent_under_the_engine_id_the_manager_knows(
     manager: trapd.Snmptrapd, make_sink: MakeSink
 ) -> None:
