@@ -12,8 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from routing.models import CallRecord, WorkerStatus
 from tests.e2e.conftest import ROOT, Estate, Worker, start_worker
 from tests.e2e.sipp import free_port
 from tests.e2e.siptools import invite, status_line, udp_exchange
+from tests.e2e.webserver import status as http_get
 
 pytestmark = pytest.mark.slow
 
@@ -138,16 +137,6 @@ def free_sip_port() -> int:
                 continue
         return port
     raise RuntimeError("no free port")
-
-
-def http_get(port: int, path: str) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 @dataclass
