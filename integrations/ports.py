@@ -79,6 +79,9 @@ class Sink(Protocol):
         """Disconnect cleanly (announce the service offline where the protocol has that)."""
         ...
 
+    # optional: ``ready() -> bool``, False while the sink knows it cannot reach its peer (an MQTT
+    # client between reconnects); the relay then claims nothing, so an outage costs no attempts
+
 
 class SinkFactory(Protocol):
     """How a sink kind is made: ``validate`` checks a configuration for the admin pages and the API

@@ -338,6 +338,7 @@ class SinkWorker:
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"relay-{config.name}", daemon=True)
         self.delivered = 0
+        self._waiting = False
 
     def start(self) -> None:
         self.thread.start()
@@ -389,11 +390,22 @@ class SinkWorker:
             log.exception("sink %s: closing failed", self.name)
 
     def round(self) -> bool:
-        """One fan-out and one batch; True when there was something to send."""
+        """One fan-out and one batch; True when there was something to send. While a sink that can
+        tell says it is not connected (MQTT: the broker is away), nothing is claimed: an outage
+        uses up no attempts, and the backlog goes out as soon as the connection is back."""
         now = utcnow()
         with self.factory() as s:
             fan_out(s, self.sink_id, self.carries, now=now)
             s.commit()
+        ready = getattr(self.sink, "ready", None)
+        if ready is not None and not ready():
+            if not self._waiting:
+                self._waiting = True
+                self._status("disconnected: waiting for the peer; events wait in the backlog")
+            return False
+        if self._waiting:
+            self._waiting = False
+            self._status("connected")
         with self.factory() as s:
             taken = claim(s, self.sink_id, self.worker, now)
             s.commit()
