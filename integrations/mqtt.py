@@ -222,7 +222,13 @@ class MqttSink:
         client.connect_timeout = CONNECT_TIMEOUT
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         return client
+
+    def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
+        if not self._connack.is_set():  # open() is waiting: tell it now rather than at its timeout
+            self._refused = "cannot connect (is the broker running and reachable?)"
+            self._connack.set()
 
     def _on_connect(
         self, client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
@@ -256,22 +262,21 @@ class MqttSink:
             client = self._client_for()
             self._connack.clear()
             self._refused, self._online = "", None
-            try:
-                if self.v5:
-                    props = Properties(PacketTypes.CONNECT)
-                    props.SessionExpiryInterval = c.session_expiry_seconds
-                    client.connect(c.host, c.port, c.keepalive, clean_start=False, properties=props)
-                else:
-                    client.connect(c.host, c.port, c.keepalive)
-            except (OSError, ValueError) as exc:
-                raise ConnectionError(f"MQTT broker {c.host}:{c.port}: {exc}") from exc
+            # connect_async: paho's thread makes the connection (and every reconnection); a blocking
+            # connect() before loop_start() would leak the socket pair loop_start() replaces
+            if self.v5:
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = c.session_expiry_seconds
+                client.connect_async(c.host, c.port, c.keepalive, clean_start=False, properties=props)
+            else:
+                client.connect_async(c.host, c.port, c.keepalive)
             client.loop_start()
             deadline = time.monotonic() + CONNECT_TIMEOUT
             problem = ""
             if not self._connack.wait(CONNECT_TIMEOUT):
                 problem = "no CONNACK"
             elif self._refused:
-                problem = f"refused: {self._refused}"
+                problem = self._refused if self._refused.startswith("cannot") else f"refused: {self._refused}"
             elif not _acked(client, self._online, deadline):
                 problem = "no PUBACK for the service status"
             if problem:
