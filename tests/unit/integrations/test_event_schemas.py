@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,27 @@ def test_an_envelope_with_a_missing_body_field_or_a_wrong_type_is_refused():
 
 def test_an_envelope_of_another_type_is_refused():
     assert errors("alarm.raised", examples()["alarm.cleared"].envelope())
+
+
+def _documented_examples() -> list[tuple[str, object]]:
+    """Each JSON example of docs/events.md with the schema its section names."""
+    text = (ROOT / "docs" / "events.md").read_text()
+    sections = {"Device status": "device.status", "Last test call": "device.last_test_call"}
+    found = []
+    for match in re.finditer(r"^### (.+?)\n(.*?)(?=^### |^## |\Z)", text, re.M | re.S):
+        title, content = match.group(1).strip(), match.group(2)
+        name = title.strip("`") if title.startswith("`") else sections.get(title)
+        for block in re.findall(r"```json\n(.*?)```", content, re.S):
+            found.append((name, json.loads(block)))
+    return found
+
+
+def test_every_event_type_has_a_section_with_an_example_in_docs_events_md():
+    documented = {name for name, _doc in _documented_examples()}
+    assert set(EVENT_TYPES) | {"device.status", "device.last_test_call"} <= documented
+
+
+def test_every_example_in_docs_events_md_validates_against_its_schema():
+    for name, doc in _documented_examples():
+        assert name is not None
+        assert errors(name, doc) == [], name
