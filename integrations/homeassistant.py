@@ -78,7 +78,8 @@ def observe(info: DeviceInfo | None, ev: DomainEvent) -> DeviceInfo | None:
     known = {k: v for k, v in seen.items() if v not in (None, "")}
     if "site_id" in known and known["site_id"] != current.site_id and current.site_id is not None:
         known |= {"site_name": seen.get("site_name") or "", "building": seen.get("building") or ""}
-    return replace(current, **{k: str(v) if k != "site_id" else v for k, v in known.items()})
+    values: dict[str, Any] = {k: str(v) if k != "site_id" else v for k, v in known.items()}
+    return replace(current, **values)
 
 
 @dataclass(frozen=True)

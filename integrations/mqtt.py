@@ -265,7 +265,7 @@ class MqttSink:
             # connect_async: paho's thread makes the connection (and every reconnection); a blocking
             # connect() before loop_start() would leak the socket pair loop_start() replaces
             if self.v5:
-                props = Properties(PacketTypes.CONNECT)
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
                 props.SessionExpiryInterval = c.session_expiry_seconds
                 client.connect_async(c.host, c.port, c.keepalive, clean_start=False, properties=props)
             else:
@@ -281,7 +281,7 @@ class MqttSink:
                 problem = "no PUBACK for the service status"
             if problem:
                 client.disconnect()
-                client.loop_stop()
+                _release(client)
                 raise ConnectionError(f"MQTT broker {c.host}:{c.port}: {problem}")
             self._client = client
 
@@ -300,7 +300,7 @@ class MqttSink:
                     _acked(client, info, time.monotonic() + CLOSE_TIMEOUT)
                 client.disconnect()
             finally:
-                client.loop_stop()
+                _release(client)
 
     @property
     def connected(self) -> bool:
@@ -311,7 +311,7 @@ class MqttSink:
     def _properties(self, pub: Publication) -> Properties | None:
         if not self.v5:
             return None
-        props = Properties(PacketTypes.PUBLISH)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.PayloadFormatIndicator = 1  # UTF-8 text
         props.ContentType = pub.content_type
         if pub.expiry:
@@ -366,6 +366,15 @@ class MqttSink:
             else:
                 results[i] = Result.failed(item, f"no PUBACK within {timeout:g} s")
         return [r for r in results if r is not None]
+
+
+def _release(client: paho.Client) -> None:
+    """Stop paho's thread and close its sockets now: paho 2.2 closes the socket pair that wakes its
+    loop only in ``__del__``, which a reference cycle defers to a garbage collection."""
+    client.loop_stop()
+    reset = getattr(client, "_reset_sockets", None)
+    if reset is not None:
+        reset()
 
 
 def _acked(client: paho.Client, info: paho.MQTTMessageInfo | None, deadline: float) -> bool:

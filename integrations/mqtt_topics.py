@@ -152,26 +152,32 @@ def publications(
     - a registry change of a device: its envelope on ``changes``; a device moved to another site has
       its retained messages under the old site deleted (the new site's ones follow from new events).
     """
-    ident = {"event_id": str(payload["event_id"]), "event_type": str(payload["type"])}
+    eid, etype = str(payload["event_id"]), str(payload["type"])
     body = encode(payload)
     if isinstance(ev, CallRouted):
-        out = [Publication(topics.calls(ev), body, expiry=call_expiry, **ident)]
+        out = [Publication(topics.calls(ev), body, expiry=call_expiry, event_id=eid, event_type=etype)]
         if ev.test_call and ev.device_id is not None:
             doc = encode(last_test_call_document(ev))
-            out.append(Publication(topics.last_test_call(ev.site_id, ev.device_id), doc, True, **ident))
+            out.append(
+                Publication(
+                    topics.last_test_call(ev.site_id, ev.device_id), doc, True, event_id=eid, event_type=etype
+                )
+            )
         return out
     if isinstance(ev, AlarmEvent):
-        return [Publication(topics.alarms(ev), body, **ident)]
+        return [Publication(topics.alarms(ev), body, event_id=eid, event_type=etype)]
     if isinstance(ev, DeviceStatusChanged):
         doc = encode(status_document(ev))
-        return [Publication(topics.status(ev.site_id, ev.device_id), doc, True, **ident)]
+        return [
+            Publication(topics.status(ev.site_id, ev.device_id), doc, True, event_id=eid, event_type=etype)
+        ]
     if isinstance(ev, DeviceChanged):
-        out = [Publication(topics.changes(ev.site_id, ev.device_id), body, **ident)]
+        out = [Publication(topics.changes(ev.site_id, ev.device_id), body, event_id=eid, event_type=etype)]
         moved = ev.changes.get("site_id")
         if ev.action == "update" and isinstance(moved, list | tuple) and len(moved) == 2:
             old = moved[0]
             if isinstance(old, int) and old != ev.site_id:
                 for stale in (topics.status(old, ev.device_id), topics.last_test_call(old, ev.device_id)):
-                    out.append(Publication(stale, b"", True, **ident))
+                    out.append(Publication(stale, b"", True, event_id=eid, event_type=etype))
         return out
     return []  # a type without a topic (none today): acknowledged, nothing to publish

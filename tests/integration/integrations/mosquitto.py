@@ -135,3 +135,4 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        self.client._reset_sockets()  # paho 2.2 closes its wake-up socket pair only in __del__
