@@ -306,6 +306,10 @@ class MqttSink:
     def connected(self) -> bool:
         return self._client is not None and self._client.is_connected()
 
+    def ready(self) -> bool:
+        """For the relay: while paho reconnects, nothing is claimed (an outage costs no attempts)."""
+        return self.connected
+
     # ---- delivery ------------------------------------------------------------------------------
 
     def _properties(self, pub: Publication) -> Properties | None:

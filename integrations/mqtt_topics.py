@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from registry.events import AlarmEvent, CallRouted, DeviceChanged, DeviceStatusChanged, DomainEvent
+from registry.events import (
+    AlarmEvent,
+    CallRouted,
+    DeviceChanged,
+    DeviceStatusChanged,
+    DomainEvent,
+    SinkTest,
+)
 
 VERSION = "v1"
 ONLINE = "online"
@@ -107,6 +114,11 @@ class Topics:
     def changes(self, site_id: int | None, device_id: int) -> str:
         return f"{self.device(site_id, device_id)}/changes"
 
+    @property
+    def test(self) -> str:
+        """Where an admin's "send test event" arrives."""
+        return f"{self.root}/service/test"
+
 
 def service_status(topics: Topics, state: str) -> Publication:
     """The retained service status: ``online`` while the sink is connected, ``offline`` after a clean
@@ -180,4 +192,6 @@ def publications(
                 for stale in (topics.status(old, ev.device_id), topics.last_test_call(old, ev.device_id)):
                     out.append(Publication(stale, b"", True, event_id=eid, event_type=etype))
         return out
+    if isinstance(ev, SinkTest):
+        return [Publication(topics.test, body, event_id=eid, event_type=etype)]
     return []  # a type without a topic (none today): acknowledged, nothing to publish

@@ -113,6 +113,7 @@ def examples() -> dict[str, e.DomainEvent]:
             previous="online",
             reason="alarm 11: missed en 81-28 test call",
         ),
+        e.SinkTest(occurred_at=AT, event_id=_id(14), sink_id=3, sink_name="bms", by="admin"),
     ]
     return {ev.type: ev for ev in out}
 
