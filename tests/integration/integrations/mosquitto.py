@@ -32,11 +32,14 @@ class Broker:
     users: dict[str, str] = field(default_factory=dict)
     certfile: Path | None = None
     keyfile: Path | None = None
+    #: keep sessions and queued messages across a restart (saved on a clean stop)
+    persistence: bool = False
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Broker:
         self.port = self.port or free_port()
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr"]
+        persist = [f"persistence true\npersistence_location {self.folder}/"] if self.persistence else []
+        lines = [f"listener {self.port} 127.0.0.1", *(persist or ["persistence false"]), "log_dest stderr"]
         lines.append("log_type error\nlog_type warning\nlog_type notice\nlog_type information")
         if os.geteuid() == 0:
             lines.append("user root")  # else mosquitto drops to its own user, who cannot read tmp_path
