@@ -2,7 +2,9 @@
 500 calls from 500 registered lift phones (every one answered 302 meanwhile), the broker starts
 again, and every one of the 500 ``call.routed`` events arrives at a subscriber, each id at least
 once. The SIP answer p99 with the broker up and down is printed, not asserted (machines are noisy;
-bench/RESULTS.md keeps the numbers)."""
+bench/RESULTS.md keeps the numbers). And a worker killed with SIGKILL leaves the retained service
+status ``offline``: its background process notices and says goodbye, or the broker sends the Last
+Will."""
 
 from __future__ import annotations
 
@@ -184,3 +186,66 @@ def test_calls_routed_while_the_broker_is_down_all_arrive_when_it_is_back(
         subscriber.close()
         broker.stop()
         engine.dispose()
+
+
+def test_a_worker_killed_with_sigkill_leaves_the_service_offline_on_the_broker(
+    database_url: str, tmp_path: Path
+) -> None:
+    seed(database_url, 1)
+    (tmp_path / "broker").mkdir()
+    broker = Broker(tmp_path / "broker").start()
+    got: list[tuple[str, bool]] = []
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client.on_message = lambda _c, _u, m: got.append((m.payload.decode(), bool(m.retain)))
+    client.on_connect = lambda c, *_a: c.subscribe("anigate/v1/service/status", qos=1)
+    client.connect_async("127.0.0.1", broker.port)
+    client.loop_start()
+    sinks_file = tmp_path / "sinks.toml"
+    sinks_file.write_text(
+        f'[[sink]]\nname = "bms"\nkind = "mqtt"\n[sink.settings]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+        "keepalive = 5\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANIGATE_")}
+    env.update(
+        {
+            "ANIGATE_DATABASE_URL": database_url,
+            "ANIGATE_INSTANCE_DIR": str(tmp_path / "instance"),
+            "ANIGATE_SIP_HOST": "127.0.0.1",
+            "ANIGATE_SIP_PORT": "0",
+            "ANIGATE_SECRET_KEY": "sigkill",
+            "ANIGATE_SINKS_FILE": str(sinks_file),
+            "ANIGATE_DEMO": "0",
+        }
+    )
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+        deadline = time.monotonic() + 20
+        while ("online", False) not in got and ("online", True) not in got:
+            assert time.monotonic() < deadline, (got, worker.log()[-2000:])
+            time.sleep(0.05)
+        worker.proc.kill()  # SIGKILL: the worker says nothing; its background process or the Will does
+        worker.proc.wait(5)
+        deadline = time.monotonic() + 15
+        while not got or got[-1][0] != "offline":
+            assert time.monotonic() < deadline, got
+            time.sleep(0.05)
+        late: list[str] = []  # and it stays: a subscriber that comes later reads the retained offline
+        other = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        other.on_message = lambda _c, _u, m: late.append(m.payload.decode())
+        other.on_connect = lambda c, *_a: c.subscribe("anigate/v1/service/status", qos=1)
+        other.connect_async("127.0.0.1", broker.port)
+        other.loop_start()
+        deadline = time.monotonic() + 10
+        while not late:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert late == ["offline"]
+        other.disconnect()
+        other.loop_stop()
+        other._reset_sockets()
+    finally:
+        worker.stop()
+        client.disconnect()
+        client.loop_stop()
+        client._reset_sockets()
+        broker.stop()
