@@ -35,3 +35,22 @@ accesslog = "-"
 # the path without its query string (%(U)s, not %(r)s): a token someone put in a URL, which the API
 # refuses, must not end up in the log; no referrer either, it may carry one as well
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """On SIGTERM or SIGINT, open consoles end their event streams at once (they would hold the
+    process for the whole graceful timeout); then gunicorn's own handler stops the worker."""
+    import signal
+
+    def ending_streams(previous):  # type: ignore[no-untyped-def]
+        def handler(signum, frame):  # type: ignore[no-untyped-def]
+            console = getattr(worker.wsgi, "extensions", {}).get("console")
+            if console is not None:
+                console.stopping.set()
+            if callable(previous):
+                previous(signum, frame)
+
+        return handler
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, ending_streams(signal.getsignal(sig)))

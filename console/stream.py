@@ -159,6 +159,10 @@ class Feed:
         with self._factory() as session:
             return read_events(session, after=after, limit=limit)
 
+    def has_rendered(self, key: tuple[int, str]) -> bool:
+        with self._cache_lock:
+            return key in self._cache
+
     def rendered(self, key: tuple[int, str], render: Callable[[], str]) -> str:
         """A rendered update, once per event and scope for all consoles of the process."""
         with self._cache_lock:

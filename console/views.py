@@ -134,7 +134,7 @@ def _messages(actor: Actor, events: Sequence[StoredEvent], root: str = "") -> li
                 alert.add(alarm_id)
     out: list[Message] = []
     with services().session_factory() as session:
-        needed = [ev for ev in calls if (ev.seq, scope) not in feed._cache]
+        needed = [ev for ev in calls if not feed.has_rendered((ev.seq, scope))]
         records = {
             r.record_id: r
             for r in cards.records_by_id(session, actor, [ev.event.record_id for ev in needed])  # type: ignore[attr-defined]
@@ -143,7 +143,7 @@ def _messages(actor: Actor, events: Sequence[StoredEvent], root: str = "") -> li
         for ev in calls:
             record_id = ev.event.record_id  # type: ignore[attr-defined]
             card = built.get(record_id)
-            if card is None and (ev.seq, scope) not in feed._cache:
+            if card is None and not feed.has_rendered((ev.seq, scope)):
                 continue  # not (or no longer) in this console's scope
             html = feed.rendered((ev.seq, scope), lambda c=card: _render_card(c, fresh=True))  # type: ignore[misc]
             out.append(Message(ev.seq, "call", {"key": f"call-{record_id}", "html": html}))

@@ -4,6 +4,8 @@ limit is told to retry (503 with Retry-After), never left hanging."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 import urllib.request
@@ -16,7 +18,7 @@ from registry.accounts import create_token
 from registry.cli import upgrade_database
 from registry.db import make_engine, make_session_factory
 from tests import factories as f
-from tests.e2e.webserver import Browser, gunicorn
+from tests.e2e.webserver import Browser, Served, gunicorn
 from tests.web_support import PASSWORD, user
 
 CONSOLES = 50
@@ -43,7 +45,7 @@ def open_stream(port: int, cookie: str) -> tuple[socket.socket, int, bytes]:
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[int, str]]:
+def server(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Served, str]]:
     upgrade_database(database_url)
     engine = make_engine(database_url)
     factory = make_session_factory(engine)
@@ -53,13 +55,13 @@ def server(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) ->
         ada = user(session, "ada", "facility_manager", sites=[est["site"].id])
         _, secret = create_token(session, ada, "probe")
         session.commit()
-    with gunicorn(database_url, tmp_path, **getattr(request, "param", {})) as port:
-        yield port, secret
+    with gunicorn(database_url, tmp_path, **getattr(request, "param", {})) as served:
+        yield served, secret
     engine.dispose()
 
 
-def test_fifty_open_consoles_leave_the_device_list_and_the_api_answering(server: tuple[int, str]) -> None:
-    port, token = server
+def test_fifty_open_consoles_leave_the_device_list_and_the_api_answering(server: tuple[Served, str]) -> None:
+    port, token = server[0].port, server[1]
     olga = Browser(port)
     olga.form("/login", "/login", username="olga", password=PASSWORD)
     cookie = olga.cookie_header()
@@ -117,7 +119,7 @@ def test_fifty_open_consoles_leave_the_device_list_and_the_api_answering(server:
     "server", [{"ANIGATE_WEB_THREADS": "4", "ANIGATE_CONSOLE_MAX_STREAMS": "2"}], indirect=True
 )
 def test_a_console_beyond_the_stream_limit_is_told_to_retry_and_pages_still_answer(server) -> None:
-    port, _ = server
+    port = server[0].port
     olga = Browser(port)
     olga.form("/login", "/login", username="olga", password=PASSWORD)
     cookie = olga.cookie_header()
@@ -138,3 +140,27 @@ def test_a_console_beyond_the_stream_limit_is_told_to_retry_and_pages_still_answ
     finally:
         for s in streams:
             s.close()
+
+
+def test_a_sigterm_to_the_web_servers_group_ends_open_consoles_at_once_and_stops(server) -> None:
+    served = server[0]
+    olga = Browser(served.port)
+    olga.form("/login", "/login", username="olga", password=PASSWORD)
+    streams = [open_stream(served.port, olga.cookie_header()) for _ in range(3)]
+    assert [status for _, status, _ in streams] == [200, 200, 200]
+    started = time.monotonic()
+    os.killpg(served.proc.pid, signal.SIGTERM)  # as systemd and a terminal send it
+    for sock, _, head in streams:
+        sock.settimeout(5)
+        body = head.split(b"\r\n\r\n", 1)[1]
+        while not body.endswith(b"0\r\n\r\n"):  # the chunked body's last chunk: the stream ended
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        sock.close()
+    ended = time.monotonic() - started
+    served.proc.wait(10)
+    stopped = time.monotonic() - started
+    print(f"\nconsole streams ended {ended:.2f} s, gunicorn stopped {stopped:.2f} s after SIGTERM")
+    assert ended < 3.0, "the streams held on until the graceful timeout"

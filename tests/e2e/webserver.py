@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.e2e.conftest import ROOT
@@ -23,9 +24,15 @@ from tests.e2e.sipp import free_port
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
+@dataclass
+class Served:
+    port: int
+    proc: subprocess.Popen[bytes]
+
+
 @contextmanager
-def gunicorn(database_url: str, tmp_path: Path, **env_extra: str) -> Iterator[int]:
-    """Serve the web app as `make run` does; yields its port once /healthz answers."""
+def gunicorn(database_url: str, tmp_path: Path, **env_extra: str) -> Iterator[Served]:
+    """Serve the web app as `make run` does (its own process group); yields it once /healthz answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANIGATE_")}
     env.update(
@@ -53,7 +60,7 @@ def gunicorn(database_url: str, tmp_path: Path, **env_extra: str) -> Iterator[in
         while status(port, "/healthz") != 200:
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
-        yield port
+        yield Served(port, proc)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
