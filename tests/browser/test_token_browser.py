@@ -25,7 +25,8 @@ def test_a_facility_manager_makes_and_revokes_a_token_under_the_csp(page: Page, 
 
     page.on("console", on_console)
     log_in(page, "fay")
-    assert page.evaluate("getComputedStyle(document.querySelector('.topbar')).display") == "flex"
+    # the stylesheet loaded and applies (waited for: under load it arrives after the page's DOM)
+    expect(page.locator(".topbar")).to_have_css("display", "flex")
 
     page.click("#nav-tokens")
     expect(page).to_have_url(re.compile(r"/tokens/$"))
