@@ -45,15 +45,19 @@ class WorkerReport:
     recorder_last_error: str
 
 
-def journal_backlog(session: Session, journal_dir: Path, name: str = "calls") -> int:
+def journal_backlog(
+    session: Session, journal_dir: Path, name: str = "calls", checkpoint: str | None = None
+) -> int:
     """Journal bytes not yet stored in the database (after the committed checkpoint)."""
     reader = JournalReader(journal_dir, name)
-    cp = session.get(JournalCheckpoint, name)
+    cp = session.get(JournalCheckpoint, checkpoint or name)
     pos = Position(cp.segment, cp.offset) if cp else reader.first_position()
     return reader.backlog_bytes(pos)
 
 
-def record_worker_status(session: Session, report: WorkerReport, at: datetime, journal_dir: Path) -> None:
+def record_worker_status(
+    session: Session, report: WorkerReport, at: datetime, journal_dir: Path, checkpoint: str | None = None
+) -> None:
     """Insert or update the worker's row (the caller commits)."""
     row = session.get(WorkerStatus, report.worker)
     if row is None:
@@ -67,7 +71,7 @@ def record_worker_status(session: Session, report: WorkerReport, at: datetime, j
     row.recorder_pid = report.recorder_pid
     row.recorder_restarts = report.recorder_restarts
     row.recorder_last_error = report.recorder_last_error
-    row.journal_backlog_bytes = journal_backlog(session, journal_dir)
+    row.journal_backlog_bytes = journal_backlog(session, journal_dir, checkpoint=checkpoint)
 
 
 def worker_statuses(session: Session) -> list[WorkerStatus]:

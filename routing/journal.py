@@ -11,6 +11,7 @@ into SQLAlchemy with transactional checkpoints, and a broker would put the hot p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -177,3 +178,11 @@ def _lines(f: Any, limit: int) -> Iterator[bytes]:
             return  # end of file, or a line still being written
         n += 1
         yield raw
+
+
+def checkpoint_name(journal_dir: Path, host: str) -> str:
+    """The checkpoint row of one instance's journal: several instances on one database each drain
+    their own journal from their own position (a shared row would make one skip or repeat the
+    other's records). Stable across restarts: the host and the journal's absolute path."""
+    digest = hashlib.sha256(f"{host}\0{Path(journal_dir).resolve()}".encode()).hexdigest()
+    return f"calls@{digest[:20]}"

@@ -114,6 +114,7 @@ class CallRecorder:
         journal_dir: Path,
         name: str = "calls",
         batch_size: int = 2000,
+        checkpoint: str | None = None,
         idle_sleep: float = 0.05,
         max_backoff: float = 5.0,
         max_pending: int = 500,
@@ -122,6 +123,8 @@ class CallRecorder:
         self.factory = factory
         self.reader = JournalReader(journal_dir, name)
         self.name = name
+        #: this journal's checkpoint row: each instance drains its own journal (``checkpoint_name``)
+        self.checkpoint = checkpoint or name
         self.batch_size = batch_size
         self.idle_sleep = idle_sleep
         self.max_backoff = max_backoff
@@ -134,7 +137,14 @@ class CallRecorder:
         self._pos: Position | None = None
 
     def _position(self, session: Session) -> Position:
-        cp = session.get(JournalCheckpoint, self.name)
+        cp = session.get(JournalCheckpoint, self.checkpoint)
+        if cp is None and self.checkpoint != self.name:
+            # a database from before per-instance checkpoints: its one row is this journal's
+            legacy = session.get(JournalCheckpoint, self.name)
+            if legacy is not None:
+                legacy.name = self.checkpoint
+                session.commit()
+                cp = legacy
         return Position(cp.segment, cp.offset) if cp else self.reader.first_position()
 
     def drain_once(self) -> int:
@@ -146,10 +156,12 @@ class CallRecorder:
                 self._pos = pos
                 return 0
             self._store(session, batch.records)
-            cp = session.get(JournalCheckpoint, self.name)
+            cp = session.get(JournalCheckpoint, self.checkpoint)
             if cp is None:
                 session.add(
-                    JournalCheckpoint(name=self.name, segment=batch.end.segment, offset=batch.end.offset)
+                    JournalCheckpoint(
+                        name=self.checkpoint, segment=batch.end.segment, offset=batch.end.offset
+                    )
                 )
             else:
                 cp.segment, cp.offset = batch.end.segment, batch.end.offset

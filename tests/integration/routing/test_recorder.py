@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from registry.events import CallRouted
 from registry.models import ChangeLog, Device
 from registry.outbox import head, read_events
-from routing.journal import JournalWriter
+from routing.journal import JournalWriter, checkpoint_name
 from routing.models import CallRecord, JournalCheckpoint
 from routing.recorder import CallRecorder
 from routing.snapshot import registry_revision
@@ -200,3 +200,39 @@ def test_a_failed_batch_writes_neither_rows_nor_events(services, session, tmp_pa
         CallRecorder(services.session_factory, tmp_path).drain_once()
     assert read_events(session) == []
     assert session.scalar(select(func.count()).select_from(CallRecord)) == 0
+
+
+def test_two_instances_on_one_database_each_drain_their_own_journal_once(services, session, tmp_path) -> None:
+    journals = {name: tmp_path / name for name in ("a", "b")}
+    for i, folder in enumerate(journals.values()):
+        w = JournalWriter(folder)
+        for n in range(5):
+            w.append(_call(100 * i + n))
+        w.close()
+    recorders = [
+        CallRecorder(services.session_factory, folder, checkpoint=checkpoint_name(folder, "host-1"))
+        for folder in journals.values()
+    ]
+    assert [r.drain() for r in recorders] == [5, 5]
+    assert [r.drain() for r in recorders] == [0, 0]  # neither takes the other's position
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(CallRecord)) == 10
+    names = set(session.scalars(select(JournalCheckpoint.name)))
+    assert names == {checkpoint_name(f, "host-1") for f in journals.values()} and len(names) == 2
+    assert checkpoint_name(journals["a"], "host-1") != checkpoint_name(journals["a"], "host-2")
+
+
+def test_the_checkpoint_of_a_database_from_before_takes_its_new_name_and_records_nothing_twice(
+    services, session, tmp_path
+) -> None:
+    w = JournalWriter(tmp_path)
+    for n in range(3):
+        w.append(_call(n))
+    assert CallRecorder(services.session_factory, tmp_path).drain() == 3  # the one row, "calls"
+    w.append(_call(3))
+    w.close()
+    mine = checkpoint_name(tmp_path, "host-1")
+    assert CallRecorder(services.session_factory, tmp_path, checkpoint=mine).drain() == 1
+    session.expire_all()
+    assert list(session.scalars(select(JournalCheckpoint.name))) == [mine]
+    assert session.scalar(select(func.count()).select_from(CallRecord)) == 4
