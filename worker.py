@@ -556,6 +556,13 @@ async def serve(settings: Settings) -> None:
 
     await stop.wait()
     log.info("stopping: %s", dict(server.stats.counts))
+    if handler.unjournaled:
+        log.error(
+            "%d calls were answered while the journal could not be written; %d still held, %d lost",
+            handler.unjournaled,
+            len(handler._held),
+            handler.lost,
+        )
     t0 = time.monotonic()
     await server.stop()
     journal.close()  # the last call is journaled: the recorder's drain takes all

@@ -7,8 +7,10 @@ except one append to the call journal, which happens before the answer is return
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -23,6 +25,14 @@ from sip.identity import CallerIdentity, TrunkView, identify
 from sip.listener import Answer, SourceClass
 from sip.message import Request, SipError
 from sip.numbers import to_e164
+
+log = logging.getLogger(__name__)
+
+#: calls held in memory while the journal cannot be written (disk full, read-only): written as soon
+#: as it can be again; beyond this many the oldest are lost (counted, logged)
+HELD_MAX = 100_000
+#: at most one ERROR line this often while the journal fails
+_FAILURE_LOG_EVERY = 10.0
 
 
 def trunk_view(trunk: TrunkEntry) -> TrunkView:
@@ -54,6 +64,11 @@ class RedirectService:
         # record ids: a random per-process prefix and a counter (unique, and cheaper than uuid4)
         self._prefix = os.urandom(6).hex()
         self._counter = itertools.count(1)
+        #: journal faults: calls answered but not yet journaled (held), and those lost for good
+        self._held: deque[dict[str, Any]] = deque()
+        self.unjournaled = 0
+        self.lost = 0
+        self._failure_logged = 0.0
 
     def _trunk_view(self, trunk: TrunkEntry) -> TrunkView:
         snap = self.holder.current
@@ -90,8 +105,56 @@ class RedirectService:
             decision,
         )
         record["latency_us"] = (time.perf_counter_ns() - received_ns) // 1000
-        self.journal.append(record)
+        self._journal(record)
         return Answer(decision.status, decision.reason_phrase, decision.contacts())
+
+    def _journal(self, record: dict[str, Any]) -> None:
+        """Append the call before it is answered; when the journal cannot be written (disk full,
+        read-only), answer all the same: life safety comes before the record. The call is held in
+        memory and written, in order, once the journal takes writes again; what does not fit is
+        counted as lost. Both are logged at ERROR (at most every 10 s)."""
+        if self._held and not self._flush_held():
+            self._hold(record)
+            return
+        try:
+            self.journal.append(record)
+        except OSError as exc:
+            self._hold(record)
+            self._failed(exc)
+
+    def _hold(self, record: dict[str, Any]) -> None:
+        self.unjournaled += 1
+        if len(self._held) >= HELD_MAX:
+            self._held.popleft()
+            self.lost += 1
+        self._held.append(record)
+
+    def _flush_held(self) -> bool:
+        held = len(self._held)
+        while self._held:
+            try:
+                self.journal.append(self._held[0])
+            except OSError as exc:
+                self._failed(exc)
+                return False
+            self._held.popleft()
+        log.warning(
+            "call journal writable again: the %d calls answered meanwhile are journaled (%d lost in all)",
+            held,
+            self.lost,
+        )
+        return True
+
+    def _failed(self, exc: OSError) -> None:
+        now = time.monotonic()
+        if now - self._failure_logged >= _FAILURE_LOG_EVERY:
+            self._failure_logged = now
+            log.error(
+                "call journal not writable (%s): calls are still answered; %d held in memory, %d lost",
+                exc,
+                len(self._held),
+                self.lost,
+            )
 
     def on_options(self, req: Request, src: tuple[str, int]) -> None:
         snap = self.holder.current
@@ -101,7 +164,10 @@ class RedirectService:
         who = identify(req, self._trunk_view(trunk), now=self.wall_clock())
         device = snap.devices.get(who.ani) if who.ani else None
         if device is not None:
-            self.journal.append({"type": "heartbeat", "device_id": device.id, "at": self.wall_clock()})
+            try:
+                self.journal.append({"type": "heartbeat", "device_id": device.id, "at": self.wall_clock()})
+            except OSError as exc:  # a keep-alive is not worth holding: the next one comes soon
+                self._failed(exc)
 
 
 def route_request(

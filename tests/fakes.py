@@ -1,8 +1,14 @@
-"""Test doubles for the middle of the system (STYLE.md): a clock that moves only when told."""
+"""Test doubles for the middle of the system (STYLE.md): a clock that moves only when told, a
+journal whose disk fills up when told."""
 
 from __future__ import annotations
 
+import errno
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from routing.journal import JournalWriter
 
 
 class FakeClock:
@@ -21,3 +27,20 @@ class FakeClock:
     def set(self, when: datetime) -> datetime:
         self.now = when
         return when
+
+
+class FailingJournal:
+    """A real journal (``routing.journal.JournalWriter``) whose appends fail while ``broken`` is
+    set, with the error a full disk gives: the fault of the journal's disk, without a full disk."""
+
+    def __init__(self, directory: Path) -> None:
+        self.inner = JournalWriter(directory)
+        self.broken = False
+
+    def append(self, record: dict[str, Any]) -> None:
+        if self.broken:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.inner.append(record)
+
+    def close(self) -> None:
+        self.inner.close()
