@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from routing import snapshot_file
 from routing.policy import decide
-from routing.snapshot import EMPTY
+from routing.snapshot import EMPTY, SnapshotHolder
 from routing.snapshot_file import (
     MAGIC,
+    KeepingRefresher,
     SnapshotFileError,
     SnapshotStore,
     StoredSnapshot,
@@ -137,3 +139,46 @@ def test_the_status_file_says_what_the_worker_answers_from(tmp_path: Path) -> No
 )
 def test_the_age_reads_as_a_person_would_say_it(seconds: int, text: str) -> None:
     assert describe_age(seconds) == text
+
+
+class Unreachable:
+    """A session factory whose database is away."""
+
+    def __call__(self) -> None:
+        raise ConnectionRefusedError("connection refused")
+
+
+def test_a_refresher_started_from_disk_answers_from_it_and_says_how_old_it_is(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SnapshotStore(tmp_path / "snapshot", KEY)
+    store.save(stored())
+    holder = SnapshotHolder()
+    now = [TAKEN + timedelta(minutes=12)]
+    refresher = KeepingRefresher(holder, Unreachable(), store, clock=lambda: now[0])  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="routing.snapshot_file"):
+        assert refresher.start_from_disk() is not None
+        assert holder.current.revision == 7
+        assert (
+            "answering from the registry snapshot of 2026-11-25T09:30:00+00:00 (r7, 12 min old)"
+            in caplog.text
+        )
+        monkeypatch.setattr(snapshot_file, "REMIND_EVERY", 0.0)
+        now[0] += timedelta(hours=1)
+        with pytest.raises(ConnectionRefusedError):
+            refresher.refresh()
+        refresher._remind(ConnectionRefusedError("connection refused"))
+    assert "WARNING" in caplog.text
+    assert "still answering from the registry snapshot of 2026-11-25T09:30:00+00:00 (r7, 1 h 12 min old)" in (
+        caplog.text
+    )
+    assert holder.current.revision == 7  # a failed refresh keeps it
+    assert json.loads(store.status_path.read_text())["source"] == "disk"
+
+
+def test_without_a_usable_file_the_refresher_has_nothing_to_start_from(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path / "snapshot", KEY)
+    holder = SnapshotHolder()
+    refresher = KeepingRefresher(holder, Unreachable(), store)  # type: ignore[arg-type]
+    assert refresher.start_from_disk() is None
+    assert holder.current is EMPTY
