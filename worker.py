@@ -46,7 +46,8 @@ from routing.journal import JournalWriter, checkpoint_name
 from routing.queries import recent_calls
 from routing.recorder import CallRecorder
 from routing.redirect import RedirectService
-from routing.snapshot import SnapshotHolder, SnapshotOptions, SnapshotRefresher
+from routing.snapshot import SnapshotHolder, SnapshotOptions
+from routing.snapshot_file import KeepingRefresher, store_for
 from sip.listener import ListenerConfig, SipServer
 
 log = logging.getLogger("anigate.worker")
@@ -512,13 +513,28 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, on_signal, sig)
     services = build_services(settings)
     holder = SnapshotHolder()
-    refresher = SnapshotRefresher(holder, services.session_factory, SnapshotOptions.from_settings(settings))
+    # each new snapshot is kept on disk, so that a start while the database is away still answers
+    refresher = KeepingRefresher(
+        holder,
+        services.session_factory,
+        store_for(settings.instance_dir, secret_key(settings)),
+        SnapshotOptions.from_settings(settings),
+    )
+    first = True
     while True:  # the registry must be readable once before calls can be answered
         try:
             refresher.refresh()
             break
         except Exception as exc:
-            log.error("cannot read the registry yet (%s); retrying in 1 s", exc)
+            # life safety before the record: answer from the last snapshot kept on disk, if any
+            if first and refresher.start_from_disk() is not None:
+                break
+            log.error(
+                "cannot read the registry yet (%s)%s; retrying in 1 s",
+                exc,
+                " and there is no usable registry snapshot on disk" if first else "",
+            )
+            first = False
             if stop.is_set():
                 services.close()
                 return
