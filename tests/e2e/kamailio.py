@@ -45,6 +45,7 @@ loadmodule "dispatcher.so"
 modparam("tm", "fr_timer", {fr_ms})
 modparam("tm", "fr_inv_timer", {fr_inv_ms})
 modparam("dispatcher", "list_file", "{dispatcher_list}")
+# flag 2: failover support (the rest of the destination set is kept for ds_next_dst)
 modparam("dispatcher", "flags", 2)
 # OPTIONS probes every second: a dead worker is marked inactive, a revived one active again.
 modparam("dispatcher", "ds_ping_interval", 1)
