@@ -150,7 +150,7 @@ def build_blueprint() -> APIBlueprint:
         description=admins,
         operation_id="list_sinks",
         endpoint="sink_list",
-        responses={200: spec.json(SinkList, "Every sink"), **spec.errors(401, 403)},
+        responses={200: spec.json(SinkList, "Every sink"), **spec.errors(401, 403, 422)},
         **common,
     )(list_sinks)
 
