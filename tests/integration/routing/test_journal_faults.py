@@ -6,6 +6,7 @@ ERROR. The recorder then stores every one of them."""
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy import select
 
@@ -37,18 +38,20 @@ def test_a_full_journal_disk_still_answers_302_and_journals_the_calls_once_it_ha
     journal = FailingJournal(tmp_path)
     service = RedirectService(holder, journal)  # type: ignore[arg-type]
 
-    assert service.on_invite(invite(0), source, "UDP", 0).status == 302
+    assert service.on_invite(invite(0), source, "UDP", time.perf_counter_ns()).status == 302
     journal.broken = True
     with caplog.at_level(logging.ERROR, logger="routing.redirect"):
-        answers = [service.on_invite(invite(n), source, "UDP", 0) for n in range(1, 6)]
+        answers = [service.on_invite(invite(n), source, "UDP", time.perf_counter_ns()) for n in range(1, 6)]
     assert [a.status for a in answers] == [302] * 5
-    assert answers[0].contacts == service.on_invite(invite(99), source, "UDP", 0).contacts
+    assert (
+        answers[0].contacts == service.on_invite(invite(99), source, "UDP", time.perf_counter_ns()).contacts
+    )
     assert service.unjournaled == 6 and service.lost == 0
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "calls are still answered" in errors[0].getMessage()  # at most every 10 s
 
     journal.broken = False
-    assert service.on_invite(invite(7), source, "UDP", 0).status == 302
+    assert service.on_invite(invite(7), source, "UDP", time.perf_counter_ns()).status == 302
     journal.close()
     assert CallRecorder(services.session_factory, tmp_path).drain() == 8
     session.expire_all()
@@ -68,6 +71,8 @@ def test_beyond_the_hold_limit_the_oldest_calls_are_counted_as_lost(
     journal.broken = True
     monkeypatch.setattr(redirect, "HELD_MAX", 3)
     service = RedirectService(holder, journal)  # type: ignore[arg-type]
-    assert [service.on_invite(invite(n), source, "UDP", 0).status for n in range(5)] == [302] * 5
+    assert [service.on_invite(invite(n), source, "UDP", time.perf_counter_ns()).status for n in range(5)] == [
+        302
+    ] * 5
     assert (service.unjournaled, service.lost) == (5, 2)
     journal.close()
