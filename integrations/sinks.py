@@ -26,25 +26,14 @@ from registry.outbox import add_event, head
 
 
 def kinds() -> dict[str, Any]:
-    """kind -> adapter class (each a ``SinkFactory``); imported here so a missing optional library
-    shows as that kind missing, not as the relay failing."""
+    """kind -> adapter class (each a ``SinkFactory``). Every adapter's library is a pinned
+    requirement: a missing one is a broken install and fails loudly here, not a kind gone quiet."""
+    from integrations.mqtt import MqttSink
+    from integrations.snmp import SnmpSink
     from integrations.vms import VmsSink
     from integrations.webhooks import WebhookSink
 
-    found: dict[str, Any] = {"webhook": WebhookSink, "vms": VmsSink}
-    try:
-        from integrations.mqtt import MqttSink
-
-        found["mqtt"] = MqttSink
-    except ImportError:
-        pass
-    try:
-        from integrations.snmp import SnmpSink
-
-        found["snmp"] = SnmpSink
-    except ImportError:
-        pass
-    return found
+    return {"mqtt": MqttSink, "snmp": SnmpSink, "webhook": WebhookSink, "vms": VmsSink}
 
 
 def build(kind: str, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> Sink:

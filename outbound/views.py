@@ -60,16 +60,16 @@ class SinkForm(FlaskForm):
 
 def _form_class(kind_cls: Any, creating: bool) -> type[SinkForm]:
     """The form of one kind: its settings as text fields, its secrets as password fields."""
-
-    class KindForm(SinkForm):
-        pass
-
-    for name, help_text in kind_cls.setting_fields.items():
-        setattr(KindForm, f"setting_{name}", StringField(name, description=help_text))
-    for name, help_text in kind_cls.secret_fields.items():
-        keep = "" if creating else " (stored: leave empty to keep it)"
-        setattr(KindForm, f"secret_{name}", PasswordField(name, description=help_text + keep))
-    return KindForm
+    keep = "" if creating else " (stored: leave empty to keep it)"
+    fields: dict[str, Any] = {
+        f"setting_{name}": StringField(name, description=help_text)
+        for name, help_text in kind_cls.setting_fields.items()
+    }
+    fields |= {
+        f"secret_{name}": PasswordField(name, description=help_text + keep)
+        for name, help_text in kind_cls.secret_fields.items()
+    }
+    return type("KindForm", (SinkForm,), fields)
 
 
 def _values(form: SinkForm, kind_cls: Any) -> tuple[dict[str, Any], dict[str, str]]:
