@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
@@ -120,9 +121,17 @@ def _private_sqlite_file(database: str) -> None:
         owner_only(name, PRIVATE_FILE_MODE)
 
 
+def _json_text(value: Any) -> str:
+    # the JSON columns (call targets and anomalies, outbox bodies, change diffs) with orjson: the
+    # recorder writes several per call, and the standard library's encoder was a tenth of its CPU
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str, **options: Any) -> Engine:
     """Build an engine; SQLite gets WAL and foreign keys, its file is made owner-only (0600, in a 0700
-    folder when the folder is new)."""
+    folder when the folder is new). JSON columns are encoded and decoded with orjson."""
+    options.setdefault("json_serializer", _json_text)
+    options.setdefault("json_deserializer", orjson.loads)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):

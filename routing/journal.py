@@ -1,18 +1,21 @@
 """Append-only journal of answered calls: the durable hand-off between the SIP hot path and the database.
 
 The listener appends one JSON line per answered call *before* the answer is sent, with one ``write(2)``
-on an ``O_APPEND`` descriptor: the record is then in the kernel's page cache and survives the process
-being killed. A recorder thread tails the journal and inserts batches into the database, committing
-its read position (:class:`routing.models.JournalCheckpoint`) in the same transaction as the rows, so a
-crash or a database outage delays records but neither loses nor duplicates one. Segments roll over at
-a size limit and are deleted once fully drained. Hand-written: no library offers a write-ahead hand-off
+on an ``O_APPEND`` descriptor (the calls of one UDP read batch share that write, and their answers
+leave after it): the record is then in the kernel's page cache and survives the process being killed.
+Lines are encoded and decoded with orjson (several times faster than the standard library's json
+on these records, whose encoding was a tenth of the SIP loop's CPU per call). The recorder tails
+the journal and inserts batches into the database, committing its read position
+(:class:`routing.models.JournalCheckpoint`) in the same transaction as the rows, so a crash or a
+database outage delays records but neither loses nor duplicates one. Segments roll over at a size
+limit and are deleted once fully drained. Hand-written: no library offers a write-ahead hand-off
 into SQLAlchemy with transactional checkpoints, and a broker would put the hot path behind a socket.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import json
 import os
 import re
 import threading
@@ -20,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 _SEGMENT = re.compile(r"^(?P<name>[a-z]+)-(?P<seq>\d{8})\.jsonl$")
 
@@ -66,19 +71,31 @@ class JournalWriter:
             f.seek(-1, os.SEEK_END)
             return f.read(1) == b"\n"
 
+    @staticmethod
+    def encode(record: dict[str, Any]) -> bytes:
+        """One journal line: compact JSON (UTF-8) and a newline."""
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        self.write_lines([self.encode(record)])
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Append encoded lines with one ``write(2)``: all of them or, on an error, none (a short
+        write, which a filling disk can give, is cut off again, so the caller keeps every line and
+        nothing is in the journal twice)."""
+        data = lines[0] if len(lines) == 1 else b"".join(lines)
         with self._lock:
-            if self._size + len(line) > self.max_segment_bytes and self._size:
+            if self._size + len(data) > self.max_segment_bytes and self._size:
                 os.close(self._fd)
                 self._seq += 1
                 self._fd = self._open(self._seq)
                 self._size = 0
-            written = os.write(self._fd, line)
-            if written != len(line):  # pragma: no cover - regular files write fully or raise
-                raise OSError(f"journal short write: {written} of {len(line)} bytes")
+            written = os.write(self._fd, data)
+            if written != len(data):
+                os.ftruncate(self._fd, self._size)
+                raise OSError(errno.ENOSPC, f"journal short write: {written} of {len(data)} bytes")
             self._size += written
-            self.appended += 1
+            self.appended += len(lines)
 
     def sync(self) -> None:
         """Flush to the disk (for shutdown; SIGKILL needs no fsync, a power cut would)."""
@@ -134,8 +151,8 @@ class JournalReader:
                 for raw in _lines(f, max_records):
                     offset += len(raw)
                     try:
-                        records.append(json.loads(raw))
-                    except ValueError:
+                        records.append(orjson.loads(raw))
+                    except orjson.JSONDecodeError:
                         torn += 1
         except FileNotFoundError:
             # the segment was drained and removed (or never written): resume at the next one

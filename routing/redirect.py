@@ -1,7 +1,9 @@
 """The only bridge from ``sip/`` to routing: identify the caller, decide, journal the call, answer.
 
 Implements :class:`sip.listener.CallHandler`. Runs on the event loop: everything here is in memory
-except one append to the call journal, which happens before the answer is returned.
+except the append to the call journal, which happens before the answer leaves: at once, or, inside a
+batch (:meth:`RedirectService.begin_batch`: the UDP listener's calls of one socket read), with one
+write for the batch at :meth:`RedirectService.end_batch`, before the listener sends its answers.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 HELD_MAX = 100_000
 #: at most one ERROR line this often while the journal fails
 _FAILURE_LOG_EVERY = 10.0
+#: held calls are written back this many lines per write
+_FLUSH_CHUNK = 1000
 
 
 def trunk_view(trunk: TrunkEntry) -> TrunkView:
@@ -64,8 +68,10 @@ class RedirectService:
         # record ids: a random per-process prefix and a counter (unique, and cheaper than uuid4)
         self._prefix = os.urandom(6).hex()
         self._counter = itertools.count(1)
-        #: journal faults: calls answered but not yet journaled (held), and those lost for good
-        self._held: deque[dict[str, Any]] = deque()
+        #: journal lines of the current batch, written at end_batch (None: no batch, write at once)
+        self._pending: list[bytes] | None = None
+        #: journal faults: calls answered but not yet journaled (held lines), and those lost for good
+        self._held: deque[bytes] = deque()
         self.unjournaled = 0
         self.lost = 0
         self._failure_logged = 0.0
@@ -108,36 +114,56 @@ class RedirectService:
         self._journal(record)
         return Answer(decision.status, decision.reason_phrase, decision.contacts())
 
+    def begin_batch(self) -> None:
+        """Collect the journal lines of the calls that follow until :meth:`end_batch`."""
+        self._pending = []
+
+    def end_batch(self) -> None:
+        """Journal the batch's calls with one write; call it before their answers are sent."""
+        lines, self._pending = self._pending, None
+        if lines:
+            self._write(lines)
+
     def _journal(self, record: dict[str, Any]) -> None:
-        """Append the call before it is answered; when the journal cannot be written (disk full,
-        read-only), answer all the same: life safety comes before the record. The call is held in
-        memory and written, in order, once the journal takes writes again; what does not fit is
+        line = self.journal.encode(record)
+        if self._pending is not None:
+            self._pending.append(line)
+        else:
+            self._write([line])
+
+    def _write(self, lines: list[bytes]) -> None:
+        """Write before the answers leave; when the journal cannot be written (disk full,
+        read-only), answer all the same: life safety comes before the record. The calls are held
+        in memory and written, in order, once the journal takes writes again; what does not fit is
         counted as lost. Both are logged at ERROR (at most every 10 s)."""
         if self._held and not self._flush_held():
-            self._hold(record)
+            self._hold(lines)
             return
         try:
-            self.journal.append(record)
+            self.journal.write_lines(lines)
         except OSError as exc:
-            self._hold(record)
+            self._hold(lines)
             self._failed(exc)
 
-    def _hold(self, record: dict[str, Any]) -> None:
-        self.unjournaled += 1
-        if len(self._held) >= HELD_MAX:
-            self._held.popleft()
-            self.lost += 1
-        self._held.append(record)
+    def _hold(self, lines: list[bytes]) -> None:
+        self.unjournaled += len(lines)
+        for line in lines:
+            if len(self._held) >= HELD_MAX:
+                self._held.popleft()
+                self.lost += 1
+            self._held.append(line)
 
     def _flush_held(self) -> bool:
         held = len(self._held)
         while self._held:
+            chunk = list(itertools.islice(self._held, _FLUSH_CHUNK))
             try:
-                self.journal.append(self._held[0])
+                self.journal.write_lines(chunk)
             except OSError as exc:
                 self._failed(exc)
                 return False
-            self._held.popleft()
+            for _ in chunk:
+                self._held.popleft()
         log.warning(
             "call journal writable again: the %d calls answered meanwhile are journaled (%d lost in all)",
             held,

@@ -93,6 +93,14 @@ class CallHandler(Protocol):
         """Note a keep-alive (a device heartbeat); must not block."""
         ...
 
+    def begin_batch(self) -> None:
+        """The calls until :meth:`end_batch` may be recorded together (their answers wait for it)."""
+        ...
+
+    def end_batch(self) -> None:
+        """Durably record the batch's calls: the listener sends their answers after this returns."""
+        ...
+
 
 @dataclass(frozen=True)
 class ListenerConfig:
@@ -330,12 +338,16 @@ class _UdpEndpoint:
     """A non-blocking UDP socket read straight from the event loop.
 
     Under load one readiness event drains up to ``BATCH`` datagrams (one epoll wakeup for many
-    calls, where asyncio's datagram transport pays one per datagram), and answers go out with a
+    calls, where asyncio's datagram transport pays one per datagram); the calls of every
+    ``ANSWER_EVERY`` datagrams are journaled with one write, then their answers go out with a
     direct ``sendto``; only when the kernel buffer is full are they queued for a writer callback.
     A large receive buffer absorbs bursts instead of dropping INVITEs into 500 ms retransmissions.
     """
 
     BATCH = 64
+    #: answers leave (after one journal write for their calls) at least every this many datagrams,
+    #: so that the first call of a long read batch does not wait for the last one's decision
+    ANSWER_EVERY = 8
     RCVBUF = 8 << 20
 
     def __init__(self, core: UasCore, sock: socket.socket):
@@ -356,23 +368,39 @@ class _UdpEndpoint:
     def _readable(self) -> None:
         core = self.core
         recv = self.sock.recvfrom
-        for _ in range(self.BATCH):
-            try:
-                data, addr = recv(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # e.g. ICMP port unreachable reported on the socket
-                log.debug("UDP receive error: %s", exc)
-                continue
-            t0 = time.perf_counter_ns()
-            try:
-                out = core.handle(data, addr, "UDP", t0)
-            except Exception:  # a bug must cost one message, never the listener
-                log.exception("error handling a datagram from %s:%s", addr[0], addr[1])
-                core.stats.counts["internal_error"] += 1
-                continue
-            if out is not None:
-                self.send(out, addr)  # symmetric: back to the packet's source
+        answers: list[tuple[bytes, tuple[str, int]]] = []
+        core.handler.begin_batch()
+        try:
+            for _ in range(self.BATCH):
+                try:
+                    data, addr = recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:  # e.g. ICMP port unreachable reported on the socket
+                    log.debug("UDP receive error: %s", exc)
+                    continue
+                t0 = time.perf_counter_ns()
+                try:
+                    out = core.handle(data, addr, "UDP", t0)
+                except Exception:  # a bug must cost one message, never the listener
+                    log.exception("error handling a datagram from %s:%s", addr[0], addr[1])
+                    core.stats.counts["internal_error"] += 1
+                    continue
+                if out is not None:
+                    answers.append((out, addr))
+                    if len(answers) >= self.ANSWER_EVERY:
+                        self._answer(answers)
+                        core.handler.begin_batch()
+        finally:
+            self._answer(answers)
+
+    def _answer(self, answers: list[tuple[bytes, tuple[str, int]]]) -> None:
+        """Journal the batch's calls (one write), then send their answers, each back to the
+        packet's source (symmetric response routing)."""
+        self.core.handler.end_batch()
+        for out, addr in answers:
+            self.send(out, addr)
+        answers.clear()
 
     def send(self, data: bytes, addr: tuple[str, int]) -> None:
         if not self._backlog:

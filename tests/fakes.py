@@ -37,10 +37,15 @@ class FailingJournal:
         self.inner = JournalWriter(directory)
         self.broken = False
 
+    encode = staticmethod(JournalWriter.encode)
+
     def append(self, record: dict[str, Any]) -> None:
+        self.write_lines([self.encode(record)])
+
+    def write_lines(self, lines: list[bytes]) -> None:
         if self.broken:
             raise OSError(errno.ENOSPC, "No space left on device")
-        self.inner.append(record)
+        self.inner.write_lines(lines)
 
     def close(self) -> None:
         self.inner.close()
