@@ -6,8 +6,6 @@ and scheduled jobs never run here (see worker.py).
 
 from __future__ import annotations
 
-import logging
-
 from flask_openapi3 import Info, OpenAPI
 
 import console
@@ -20,6 +18,7 @@ import webcore.urls
 from alarms import api as alarms_api
 from bootstrap import Services, build_services, secret_key
 from config import Settings
+from ops.logs import configure_logging
 from outbound import api as outbound_api
 from registry import api as registry_api
 from registry import cli as registry_cli
@@ -54,7 +53,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.json.sort_keys = False  # fields in model order, as the OpenAPI document lists them
     app.extensions["anigate"] = services
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings, "web")
     webcore.context.init_app(app)
     webcore.urls.init_app(app)  # before the blueprints: their rules use <id:...>
     registry_api.init_app(app)
