@@ -10,6 +10,7 @@ from flask_openapi3 import Info, OpenAPI
 
 import console
 import history
+import ops.web
 import outbound
 import reports
 import webcore.context
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_api(alarms_api.build_blueprint(settings.api_page_size, settings.api_max_page_size))
     app.register_api(outbound_api.build_blueprint())
     app.register_blueprint(webcore.health.bp)
+    ops.web.init_app(app, services, settings)  # /metrics: no login (see its docstring)
     registry_web.init_app(app)  # after the API blueprints: their token routes are exempt from CSRF
     # the operations pages, in the order of their navigation links
     console.init_app(app)
