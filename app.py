@@ -6,12 +6,11 @@ and scheduled jobs never run here (see worker.py).
 
 from __future__ import annotations
 
-import logging
-
 from flask_openapi3 import Info, OpenAPI
 
 import console
 import history
+import ops.web
 import outbound
 import reports
 import webcore.context
@@ -20,6 +19,7 @@ import webcore.urls
 from alarms import api as alarms_api
 from bootstrap import Services, build_services, secret_key
 from config import Settings
+from ops.logs import configure_logging
 from outbound import api as outbound_api
 from registry import api as registry_api
 from registry import cli as registry_cli
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.json.sort_keys = False  # fields in model order, as the OpenAPI document lists them
     app.extensions["anigate"] = services
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings, "web")
     webcore.context.init_app(app)
     webcore.urls.init_app(app)  # before the blueprints: their rules use <id:...>
     registry_api.init_app(app)
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_api(alarms_api.build_blueprint(settings.api_page_size, settings.api_max_page_size))
     app.register_api(outbound_api.build_blueprint())
     app.register_blueprint(webcore.health.bp)
+    ops.web.init_app(app, services, settings)  # /metrics: no login (see its docstring)
     registry_web.init_app(app)  # after the API blueprints: their token routes are exempt from CSRF
     # the operations pages, in the order of their navigation links
     console.init_app(app)

@@ -65,6 +65,13 @@ class Settings:
     #: Region used to read national-format numbers when neither trunk nor site gives one.
     default_region: str = "DE"
     log_level: str = "INFO"
+    #: log lines as text (``text``) or one JSON object a line (``json``, with ``call_id`` and ``process``)
+    log_format: str = "text"
+    #: Prometheus metrics of the worker's SIP process over HTTP (0: off); bound to metrics_host
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    #: when set, the web app's /metrics wants ``Authorization: Bearer <token>`` (else it is open)
+    metrics_token: str = ""
     #: Page size limits of the REST API.
     api_page_size: int = 50
     api_max_page_size: int = 1000
@@ -134,6 +141,10 @@ class Settings:
             object.__setattr__(self, "database_url", url)
         if self.journal_dir is None:
             object.__setattr__(self, "journal_dir", Path(self.instance_dir) / "journal")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("ANIGATE_LOG_FORMAT must be text or json")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError("ANIGATE_METRICS_PORT must be 0 (off) or a TCP port")
         if self.sip_unknown_source not in ("reject", "drop"):
             raise ValueError("ANIGATE_SIP_UNKNOWN_SOURCE must be reject or drop")
         problem = redirect_target_error(self.test_receiver) if self.test_receiver else None
@@ -170,6 +181,10 @@ class Settings:
         "ANIGATE_DEMO": ("demo", _bool),
         "ANIGATE_DEFAULT_REGION": ("default_region", str),
         "ANIGATE_LOG_LEVEL": ("log_level", str),
+        "ANIGATE_LOG_FORMAT": ("log_format", str),
+        "ANIGATE_METRICS_PORT": ("metrics_port", int),
+        "ANIGATE_METRICS_HOST": ("metrics_host", str),
+        "ANIGATE_METRICS_TOKEN": ("metrics_token", str),
         "ANIGATE_API_PAGE_SIZE": ("api_page_size", int),
         "ANIGATE_API_MAX_PAGE_SIZE": ("api_max_page_size", int),
         "ANIGATE_WEB_THREADS": ("web_threads", int),

@@ -39,6 +39,8 @@ from integrations import sinks
 from integrations.relay import Relay
 from integrations.secretbox import SecretBox
 from integrations.sinks import apply_sinks_file
+from ops.logs import configure_logging
+from ops.sipmetrics import CallMetrics, MetricsServer, WorkerParts
 from registry.db import utcnow
 from routing.health import RecorderState, WorkerReport, record_worker_status
 from routing.history import CallMemory
@@ -157,7 +159,7 @@ def run_recorder(settings: Settings, control_fd: int) -> int:
     # Below the SIP loop in the scheduler's eyes: under a burst the journal absorbs the backlog and
     # the recorder catches up afterwards, instead of taking CPU from calls waiting for their 302.
     os.nice(10)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s recorder: %(message)s")
+    configure_logging(settings, "recorder")
     stop = RecorderStop(control_fd)
     services = build_services(settings)
     assert settings.journal_dir is not None
@@ -476,6 +478,24 @@ class StatusReporter:
 # --- the worker -------------------------------------------------------------------------------------
 
 
+def start_metrics(settings: Settings, parts: WorkerParts) -> MetricsServer | None:
+    """Serve this process's Prometheus metrics when ``ANIGATE_METRICS_PORT`` is set, and only then
+    hook the per-INVITE counting into the listener and the redirect service. A port that cannot be
+    bound is logged at ERROR and the worker goes on without metrics: calls come first."""
+    if not settings.metrics_port:
+        return None
+    server = MetricsServer(parts, settings.metrics_host, settings.metrics_port)
+    try:
+        server.start()
+    except OSError as exc:
+        log.error("metrics not served on %s:%d: %s", settings.metrics_host, settings.metrics_port, exc)
+        return None
+    parts.server.core.on_answer = parts.calls.answered
+    if parts.handler is not None:
+        parts.handler.on_routed = parts.calls.routed
+    return server
+
+
 def recorder_command() -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--recorder"]
 
@@ -565,6 +585,7 @@ async def serve(settings: Settings) -> None:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     await server.start()
+    metrics = start_metrics(settings, WorkerParts(server, CallMetrics(), handler, supervisor, refresher))
     name = f"{socket.gethostname()}:{settings.sip_host}:{server.port}"
     reporter = StatusReporter(services.session_factory, name, supervisor, settings.journal_dir)
     reporter.start()
@@ -582,7 +603,11 @@ async def serve(settings: Settings) -> None:
     t0 = time.monotonic()
     await server.stop()
     journal.close()  # the last call is journaled: the recorder's drain takes all
-    _, code = await asyncio.gather(asyncio.to_thread(refresher.stop), supervisor.stop())
+    _, code, _ = await asyncio.gather(
+        asyncio.to_thread(refresher.stop),
+        supervisor.stop(),
+        asyncio.to_thread(metrics.stop) if metrics is not None else asyncio.sleep(0),
+    )
     await asyncio.to_thread(reporter.stop)
     services.close()
     log.info(
@@ -603,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         # machine, inside the 10 s a stop may take)
         logging.shutdown()
         os._exit(code)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings, "worker")
     asyncio.run(serve(settings))
     return 0
 

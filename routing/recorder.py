@@ -323,7 +323,11 @@ def adopt_calls(session: Session, records: Sequence[dict[str, Any]], max_pending
             )
         if pending[site_id] >= max_pending:
             log.warning(
-                "caller %s not added: site %s already has %d pending devices", ani, site_id, max_pending
+                "caller %s not added: site %s already has %d pending devices",
+                ani,
+                site_id,
+                max_pending,
+                extra={"call_id": rec.get("call_id")},
             )
             continue
         data = {
@@ -341,5 +345,7 @@ def adopt_calls(session: Session, records: Sequence[dict[str, Any]], max_pending
             added += 1
             pending[site_id] += 1
         except (RegistryError, IntegrityError) as exc:
-            log.info("caller %s not added as a pending device: %s", ani, exc)
+            log.info(
+                "caller %s not added as a pending device: %s", ani, exc, extra={"call_id": rec.get("call_id")}
+            )
     return added

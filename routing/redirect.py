@@ -75,6 +75,8 @@ class RedirectService:
         self.unjournaled = 0
         self.lost = 0
         self._failure_logged = 0.0
+        #: called with each INVITE's decision and its latency_us once it is decided (metrics)
+        self.on_routed: Callable[[Decision, int], None] | None = None
 
     def _trunk_view(self, trunk: TrunkEntry) -> TrunkView:
         snap = self.holder.current
@@ -111,6 +113,8 @@ class RedirectService:
             decision,
         )
         record["latency_us"] = (time.perf_counter_ns() - received_ns) // 1000
+        if self.on_routed is not None:
+            self.on_routed(decision, record["latency_us"])
         self._journal(record)
         return Answer(decision.status, decision.reason_phrase, decision.contacts())
 

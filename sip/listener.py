@@ -184,6 +184,8 @@ class UasCore:
         self.stats = ListenerStats()
         self.pike = FloodGuard(config.pike_requests, config.pike_window, config.pike_block)
         self._answered: OrderedDict[tuple[str, ...], tuple[float, bytes]] = OrderedDict()
+        #: called with the INVITE's receipt time (perf_counter_ns) once its answer is built (metrics)
+        self.on_answer: Callable[[int], None] | None = None
 
     # -- retransmission cache ---------------------------------------------------------------
     @staticmethod
@@ -309,6 +311,8 @@ class UasCore:
         )
         self._remember(key, out, now)
         stats[f"answered_{answer.status}"] += 1
+        if self.on_answer is not None:
+            self.on_answer(received_ns)
         return out
 
     def _reply(
