@@ -1,4 +1,5 @@
-"""Run real sipp scenarios (Debian sip-tester) against the listener and read what came back."""
+"""Run real sipp scenarios (Debian sip-tester) against the listener and read what came back; and
+sipp as a UAS in the background (a security center that answers, rings or rejects)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import textwrap
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "sipp"
@@ -38,6 +40,97 @@ class SippResult:
     def values(self, tag: str) -> list[str]:
         """What the scenario logged as ``TAG value`` (an empty header logs as ``TAG``)."""
         return [line[len(tag) :].strip() for line in self.logged if line == tag or line.startswith(tag + " ")]
+
+    def times(self, tag: str) -> list[float]:
+        """The wall-clock instants (epoch seconds) logged as ``TAG [timestamp]``: sipp writes the
+        date, the time and the epoch seconds, tab-separated."""
+        return [float(v.split()[-1]) for v in self.values(tag)]
+
+
+def _read_log(log: Path) -> list[str]:
+    return [re.sub(r"\s+$", "", x) for x in log.read_text().splitlines()] if log.exists() else []
+
+
+@dataclass
+class SippUas:
+    """A sipp UAS answering ``calls`` calls on 127.0.0.1:``port`` in the background."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    def wait(self, timeout: float = 30) -> SippResult:
+        """Wait until sipp has run its calls (it exits by itself), then what it logged."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+        screen = self.log_path.with_suffix(".out").read_text(errors="replace")
+        return SippResult(self.proc.returncode, _read_log(self.log_path), screen[-4000:])
+
+    def sent_at(self, start: str) -> list[float]:
+        """When sipp sent each message whose first line starts with ``start`` (epoch seconds, from
+        its -trace_msg file: a dashed line with the local date and time, a "UDP message sent"
+        line, a blank line, then the message)."""
+        trace = self.log_path.with_suffix(".msg")
+        entries = trace.read_text(errors="replace").split("-" * 47 + " ") if trace.exists() else []
+        found = []
+        for entry in entries:
+            lines = entry.splitlines()
+            if len(lines) > 3 and " message sent " in lines[1] and lines[3].startswith(start):
+                stamp = " ".join(lines[0].split()[:2])
+                found.append(datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp())
+        return found
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def start_sipp_uas(
+    tmp: Path, scenario: str, *, calls: int = 1, timeout: int = 60, replace: dict[str, str] | None = None
+) -> SippUas:
+    """Start sipp in server mode on a free loopback UDP port with ``scenario`` from tests/sipp/
+    (``{placeholders}`` filled from ``replace``); it exits 0 after ``calls`` calls ran through."""
+    sipp = shutil.which("sipp")
+    assert sipp, "sipp is missing: scripts/ensure-tools.sh installs it (Debian sip-tester)"
+    text = (SCENARIOS / scenario).read_text()
+    for key, value in (replace or {}).items():
+        text = text.replace("{" + key + "}", value)
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    scen = tmp / f"uas-{port}-{scenario}"
+    scen.write_text(text)
+    log = tmp / f"{scen.stem}.log"
+    cmd = [
+        sipp,
+        "-sf",
+        str(scen),
+        "-m",
+        str(calls),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-t",
+        "u1",
+        "-timeout",
+        f"{timeout}s",
+        "-timeout_error",
+        "-trace_logs",
+        "-log_file",
+        str(log),
+        "-trace_msg",
+        "-message_file",
+        str(log.with_suffix(".msg")),
+        "-nostdin",
+    ]
+    with open(log.with_suffix(".out"), "w") as screen:  # a file, not a pipe nobody drains
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=screen, stderr=subprocess.STDOUT, cwd=tmp
+        )
+    return SippUas(proc, port, log)
 
 
 def run_sipp(
@@ -97,7 +190,4 @@ def run_sipp(
         *(extra or []),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30, cwd=tmp)
-    logged = log.read_text().splitlines() if log.exists() else []
-    return SippResult(
-        proc.returncode, [re.sub(r"\s+$", "", x) for x in logged], proc.stdout[-2000:] + proc.stderr[-2000:]
-    )
+    return SippResult(proc.returncode, _read_log(log), proc.stdout[-2000:] + proc.stderr[-2000:])
