@@ -11,6 +11,8 @@ into SQLAlchemy with transactional checkpoints, and a broker would put the hot p
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -70,13 +72,19 @@ class JournalWriter:
         line = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
         with self._lock:
             if self._size + len(line) > self.max_segment_bytes and self._size:
+                fd = self._open(self._seq + 1)  # first: a failed open leaves the old segment in use
                 os.close(self._fd)
-                self._seq += 1
-                self._fd = self._open(self._seq)
-                self._size = 0
-            written = os.write(self._fd, line)
-            if written != len(line):  # pragma: no cover - regular files write fully or raise
-                raise OSError(f"journal short write: {written} of {len(line)} bytes")
+                self._fd, self._seq, self._size = fd, self._seq + 1, 0
+            try:
+                written = os.write(self._fd, line)
+                if written != len(line):  # a full disk takes part of the line
+                    raise OSError(errno.ENOSPC, f"journal short write: {written} of {len(line)} bytes")
+            except OSError:
+                # never leave part of a line behind: the next record would be glued to it and lost
+                # as torn. Truncating needs no free space.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+                raise
             self._size += written
             self.appended += 1
 

@@ -68,7 +68,19 @@ class RedirectService:
         self._held: deque[dict[str, Any]] = deque()
         self.unjournaled = 0
         self.lost = 0
+        #: wall-clock time the calls held now began to be held (None: none held)
+        self.held_since: float | None = None
         self._failure_logged = 0.0
+
+    @property
+    def held(self) -> int:
+        """Calls answered and held in memory now, waiting for the journal to take writes again."""
+        return len(self._held)
+
+    def retry_held(self) -> bool:
+        """Journal the held calls if the journal takes writes again (the worker calls this now and
+        then on the event loop, so that they do not wait for the next call); True when none is held."""
+        return not self._held or self._flush_held()
 
     def _trunk_view(self, trunk: TrunkEntry) -> TrunkView:
         snap = self.holder.current
@@ -124,6 +136,8 @@ class RedirectService:
 
     def _hold(self, record: dict[str, Any]) -> None:
         self.unjournaled += 1
+        if not self._held:
+            self.held_since = record.get("received_at") or self.wall_clock()
         if len(self._held) >= HELD_MAX:
             self._held.popleft()
             self.lost += 1
@@ -138,6 +152,7 @@ class RedirectService:
                 self._failed(exc)
                 return False
             self._held.popleft()
+        self.held_since = None
         log.warning(
             "call journal writable again: the %d calls answered meanwhile are journaled (%d lost in all)",
             held,
