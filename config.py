@@ -132,6 +132,9 @@ class Settings:
     #: how often the supervision (test calls, heartbeats) and the deadline jobs run, in seconds
     supervision_interval: float = 60.0
     deadline_interval: float = 5.0
+    #: ``/readyz`` says unready while a worker's journal holds more than this many MB not yet in the
+    #: database (its recorder is far behind)
+    ready_journal_backlog_mb: float = 50.0
     #: Extra engine options (tests use them); not read from the environment.
     engine_options: Mapping[str, object] = field(default_factory=dict)
 
@@ -217,6 +220,7 @@ class Settings:
         "ANIGATE_SINKS_FILE": ("sinks_file", Path),
         "ANIGATE_SUPERVISION_INTERVAL": ("supervision_interval", float),
         "ANIGATE_DEADLINE_INTERVAL": ("deadline_interval", float),
+        "ANIGATE_READY_JOURNAL_BACKLOG_MB": ("ready_journal_backlog_mb", float),
     }
 
     @classmethod

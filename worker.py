@@ -42,7 +42,7 @@ from integrations.sinks import apply_sinks_file
 from ops.logs import configure_logging
 from ops.sipmetrics import CallMetrics, MetricsServer, WorkerParts
 from registry.db import utcnow
-from routing.health import RecorderState, WorkerReport, record_worker_status
+from routing.health import RecorderState, SnapshotSource, WorkerReport, record_worker_status
 from routing.history import CallMemory
 from routing.journal import JournalWriter, checkpoint_name
 from routing.queries import recent_calls
@@ -69,6 +69,8 @@ REPEAT_GRACE = 1.0
 #: how often the supervisor looks at the recorder, and the worker writes its health row
 WATCH_INTERVAL = 0.25
 STATUS_INTERVAL = 2.0
+#: how often calls held while the journal fails are tried again when no new call comes
+HELD_RETRY_INTERVAL = 1.0
 
 
 def load_trust_store(folder: Path | None) -> dict[str, bytes] | None:
@@ -103,6 +105,7 @@ def job_settings(settings: Settings) -> JobSettings:
         supervision_every=settings.supervision_interval,
         deadlines_every=settings.deadline_interval,
         expiry_every=max(settings.deadline_interval, min(30.0, settings.supervision_interval)),
+        service_every=settings.deadline_interval,
     )
 
 
@@ -279,6 +282,8 @@ class RecorderSupervisor:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._spawning: asyncio.Future[None] | None = None
+        #: called on each state change (the health row is written at once, not at the next beat)
+        self.on_change: Callable[[], None] = lambda: None
 
     @property
     def pid(self) -> int | None:
@@ -337,6 +342,7 @@ class RecorderSupervisor:
             delay = self.policy.delay(ran_for)
             self.state = RecorderState.RESTARTING
             self.last_error = f"{describe_exit(code)} after {ran_for:.0f} s"
+            self.on_change()
             log.error(
                 "call recorder (pid %d) died: %s after %.1f s; calls go on into the journal; "
                 "starting it again in %.1f s",
@@ -353,12 +359,14 @@ class RecorderSupervisor:
                 except OSError as exc:
                     self.state = RecorderState.DOWN
                     self.last_error = f"cannot start: {exc}"
+                    self.on_change()
                     delay = self.policy.delay(0)
                     log.error("cannot start the call recorder (%s); trying again in %.1f s", exc, delay)
             if self._stopping:
                 return
             self.restarts += 1
             self.state = RecorderState.RUNNING
+            self.on_change()
             log.warning("call recorder started again (pid %s, restart %d)", self.pid, self.restarts)
 
     def stopping(self) -> None:
@@ -407,8 +415,10 @@ class RecorderSupervisor:
 
 
 class StatusReporter:
-    """Writes this worker's ``worker_status`` row every ``interval`` seconds, and once more at stop,
-    from its own thread: the database may be slow or away, and the event loop must not wait for it."""
+    """Writes this worker's ``worker_status`` row every ``interval`` seconds, at once when poked (the
+    recorder's state changed), and once more at stop, from its own thread: the database may be slow
+    or away, and the event loop must not wait for it. It reads the SIP listener, the calls held by
+    the redirect service and the snapshot's source without locks (single attribute reads)."""
 
     def __init__(
         self,
@@ -417,19 +427,29 @@ class StatusReporter:
         supervisor: RecorderSupervisor,
         journal_dir: Path,
         interval: float = STATUS_INTERVAL,
+        *,
+        server: SipServer | None = None,
+        handler: RedirectService | None = None,
+        refresher: KeepingRefresher | None = None,
     ):
         self.factory = factory
         self.worker = worker
         self.supervisor = supervisor
         self.journal_dir = journal_dir
         self.interval = interval
+        self.server = server
+        self.handler = handler
+        self.refresher = refresher
         self.started_at = utcnow()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="worker-status", daemon=True)
 
-    def write(self) -> None:
-        sup = self.supervisor
-        report = WorkerReport(
+    def report(self) -> WorkerReport:
+        sup, handler, refresher = self.supervisor, self.handler, self.refresher
+        held_since = handler.held_since if handler is not None else None
+        from_disk = refresher.from_disk if refresher is not None else None
+        return WorkerReport(
             worker=self.worker,
             host=socket.gethostname(),
             pid=os.getpid(),
@@ -438,7 +458,19 @@ class StatusReporter:
             recorder_pid=sup.pid if sup.state == RecorderState.RUNNING else None,
             recorder_restarts=sup.restarts,
             recorder_last_error=sup.last_error,
+            sip_listening=self.server is not None and self.server.listening,
+            calls_held=handler.held if handler is not None else 0,
+            calls_held_since=datetime.fromtimestamp(held_since, UTC) if held_since is not None else None,
+            calls_unjournaled=handler.unjournaled if handler is not None else 0,
+            calls_lost=handler.lost if handler is not None else 0,
+            snapshot_source=SnapshotSource.DISK if from_disk is not None else SnapshotSource.DATABASE,
+            snapshot_taken_at=(
+                from_disk.taken_at if from_disk is not None else refresher.taken_at if refresher else None
+            ),
         )
+
+    def write(self) -> None:
+        report = self.report()
         with self.factory() as session:
             record_worker_status(
                 session,
@@ -464,14 +496,20 @@ class StatusReporter:
                 failing = True
             if final:
                 return
-            self._stop.wait(self.interval)
+            self._wake.wait(self.interval)
+            self._wake.clear()
 
     def start(self) -> None:
         self._thread.start()
 
+    def poke(self) -> None:
+        """Write the row now rather than at the next beat (never blocks: the thread writes it)."""
+        self._wake.set()
+
     def stop(self, timeout: float = 3.0) -> None:
         """Write the final state and end the thread (blocking: call it off the event loop)."""
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout)
 
 
@@ -494,6 +532,15 @@ def start_metrics(settings: Settings, parts: WorkerParts) -> MetricsServer | Non
     if parts.handler is not None:
         parts.handler.on_routed = parts.calls.routed
     return server
+
+
+async def retry_held(handler: RedirectService, every: float = HELD_RETRY_INTERVAL) -> None:
+    """Journal the calls held while the journal failed as soon as it takes writes again, without
+    waiting for the next call (on the event loop: the journal writer is the SIP handler's)."""
+    while True:
+        await asyncio.sleep(every)
+        if handler.held:
+            handler.retry_held()
 
 
 def recorder_command() -> list[str]:
@@ -587,21 +634,35 @@ async def serve(settings: Settings) -> None:
     await server.start()
     metrics = start_metrics(settings, WorkerParts(server, CallMetrics(), handler, supervisor, refresher))
     name = f"{socket.gethostname()}:{settings.sip_host}:{server.port}"
-    reporter = StatusReporter(services.session_factory, name, supervisor, settings.journal_dir)
+    reporter = StatusReporter(
+        services.session_factory,
+        name,
+        supervisor,
+        settings.journal_dir,
+        server=server,
+        handler=handler,
+        refresher=refresher,
+    )
+    supervisor.on_change = reporter.poke
     reporter.start()
+    retrying = asyncio.create_task(retry_held(handler), name="journal-held-retry")
     print(f"READY {settings.sip_host} {server.port}", flush=True)
 
     await stop.wait()
     log.info("stopping: %s", dict(server.stats.counts))
+    retrying.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await retrying
+    t0 = time.monotonic()
+    await server.stop()
+    handler.retry_held()  # the last chance for calls held while the journal failed
     if handler.unjournaled:
         log.error(
             "%d calls were answered while the journal could not be written; %d still held, %d lost",
             handler.unjournaled,
-            len(handler._held),
+            handler.held,
             handler.lost,
         )
-    t0 = time.monotonic()
-    await server.stop()
     journal.close()  # the last call is journaled: the recorder's drain takes all
     _, code, _ = await asyncio.gather(
         asyncio.to_thread(refresher.stop),

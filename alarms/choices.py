@@ -67,6 +67,14 @@ class AlarmKind(LabelledChoice):
     HEARTBEAT_LOST = "heartbeat_lost", "Heartbeat lost"
     TRUNK_SILENT = "trunk_silent", "Every lift phone of a trunk missed its test call"
     SITE_SILENT = "site_silent", "Every lift phone of a site missed its test call"
+    #: anigate itself: calls answered but not journaled (held or lost), or answered from the
+    #: registry snapshot on disk while the database is away
+    SERVICE_DEGRADED = "service_degraded", "anigate service degraded"
+
+
+#: alarms about anigate itself rather than a device, site or trunk: no center owns them, so every
+#: center's operators see them (besides admins), on the alarm list, the console and its live feed
+SERVICE_KINDS = frozenset({AlarmKind.SERVICE_DEGRADED})
 
 
 class Trigger(LabelledChoice):

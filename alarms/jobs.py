@@ -1,5 +1,6 @@
 """Supervision jobs on APScheduler, run by ``worker.py`` only (never under gunicorn): EN 81-28 test
-calls and heartbeats, the acknowledgement deadline, shelving and silence expiry, retention.
+calls and heartbeats, the workers' health (``service_degraded``), the acknowledgement deadline,
+shelving and silence expiry, retention.
 
 Each tick of a job runs once however many workers share the database: the first worker to insert
 the ``job_runs`` row ``(job, tick)`` runs it, the others find the row and skip (a primary key acts
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from alarms.choices import AlarmState
 from alarms.models import Alarm, JobRun
 from alarms.service import AlarmService
-from alarms.supervision import check_heartbeats, check_test_calls
+from alarms.supervision import check_heartbeats, check_service, check_test_calls
 from registry.db import utcnow
 from registry.models import OutboxEvent
 from routing.models import CallRecord
@@ -41,6 +42,8 @@ class JobSettings:
     deadlines_every: float = 5.0
     expiry_every: float = 30.0
     retention_every: float = 3600.0
+    #: the workers' health rows (``service_degraded``)
+    service_every: float = 5.0
 
 
 def tick_of(now: datetime, every: float) -> datetime:
@@ -75,6 +78,7 @@ class JobRunner:
             "deadlines": (s.deadlines_every, self.deadlines),
             "expiry": (s.expiry_every, self.expiry),
             "retention": (s.retention_every, self.retain),
+            "service": (s.service_every, self.service_health),
         }
 
     def run(self, name: str) -> bool:
@@ -116,6 +120,10 @@ class JobRunner:
             f"{calls.groups} silent groups, {calls.inhibited} inhibited; "
             f"heartbeats: {raised} lost, {ended} back"
         )
+
+    def service_health(self, session: Session, now: datetime) -> str:
+        raised, ended = check_service(session, self.service, now)
+        return f"service_degraded: {raised} raised, {ended} ended"
 
     def deadlines(self, session: Session, now: datetime) -> str:
         return f"{len(self.service.escalate_due(session))} escalated"

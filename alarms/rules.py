@@ -30,6 +30,7 @@ X733: Mapping[AlarmKind, tuple[EventType, str]] = {
     AlarmKind.HEARTBEAT_LOST: (EventType.COMMUNICATIONS, "lossOfSignal"),
     AlarmKind.TRUNK_SILENT: (EventType.COMMUNICATIONS, "lossOfSignal"),
     AlarmKind.SITE_SILENT: (EventType.COMMUNICATIONS, "lossOfSignal"),
+    AlarmKind.SERVICE_DEGRADED: (EventType.QUALITY_OF_SERVICE, "performanceDegraded"),
 }
 
 

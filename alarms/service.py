@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from alarms.choices import (
     ANNUNCIATED,
+    SERVICE_KINDS,
     UNACKNOWLEDGED,
     AlarmAction,
     AlarmKind,
@@ -455,7 +456,12 @@ class AlarmService:
         events) is filled in at the batch's flush, so a batch of calls costs one INSERT round."""
         if batch is None:
             batch = _Batch(self._silences_between(session, at, at), self._center_deadlines(session))
-        deadline = self.deadline_for(session, r.center_id, r.severity, batch.deadlines)
+        # a service alarm has no center, hence none to escalate it to
+        deadline = (
+            None
+            if r.kind in SERVICE_KINDS
+            else self.deadline_for(session, r.center_id, r.severity, batch.deadlines)
+        )
         alarm = Alarm(
             kind=r.kind,
             resource=r.resource,
@@ -658,11 +664,12 @@ class AlarmService:
 
 def alarm_scope(actor: Actor) -> ColumnElement[bool]:
     """SQL condition on :class:`Alarm` keeping what ``actor`` may see: admins all, operators their
-    center's, facility managers their sites'."""
+    center's and anigate's own (``SERVICE_KINDS``), facility managers their sites'."""
     if actor.is_admin:
         return true()
     if actor.role == Role.OPERATOR and actor.center_id is not None:
-        return Alarm.center_id == actor.center_id
+        # alarms about anigate itself belong to no center: every center's operators see them
+        return or_(Alarm.center_id == actor.center_id, Alarm.kind.in_(sorted(k.value for k in SERVICE_KINDS)))
     if actor.role == Role.FACILITY_MANAGER and actor.site_ids:
         return Alarm.site_id.in_(sorted(actor.site_ids))
     return false()

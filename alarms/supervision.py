@@ -1,7 +1,9 @@
 """Supervision: EN 81-28 test calls and OPTIONS heartbeats. A lift phone silent past its interval plus
 a grace raises ``missed_test_call``; when every supervised phone of a trunk (or a site) is silent,
-one ``trunk_silent`` (``site_silent``) alarm inhibits the per-device ones. Run by the jobs
-(``alarms.jobs``) once a minute; time is an input. Must not import flask or integrations.
+one ``trunk_silent`` (``site_silent``) alarm inhibits the per-device ones. And anigate itself: a
+worker whose health row reports calls it cannot journal, calls lost, or answers from the registry
+snapshot on disk raises ``service_degraded``. Run by the jobs (``alarms.jobs``); time is an input.
+Must not import flask or integrations.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alarms.choices import AlarmKind, AlarmState, Trigger
+from alarms.choices import AlarmKind, AlarmState, PerceivedSeverity, Trigger
 from alarms.models import Alarm
 from alarms.rules import Raise, RuleBook, device_resource
 from alarms.service import AlarmService, load_rulebook
 from registry.choices import DeviceStatus
 from registry.models import Device, Site, Trunk
+from routing.models import WorkerStatus
 
 #: a test call may come this late before it counts as missed (the device's clock, the network)
 DEFAULT_GRACE = timedelta(minutes=15)
@@ -275,4 +278,98 @@ def check_heartbeats(
             now,
         )
         raised += 1
+    return raised, ended
+
+
+def service_resource(worker: str) -> str:
+    return f"worker:{worker}"[:64]
+
+
+def _at(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else "unknown"
+
+
+def service_fault(row: WorkerStatus) -> str:
+    """What is degraded about a worker as its row last said ("" when nothing is)."""
+    faults = []
+    if row.calls_held:
+        faults.append(
+            f"{row.calls_held} answered calls not journaled (held since {_at(row.calls_held_since)})"
+        )
+    if row.calls_lost:
+        faults.append(f"{row.calls_lost} calls lost (never recorded)")
+    if row.snapshot_source != "database":
+        faults.append(f"answering from the registry snapshot on disk of {_at(row.snapshot_taken_at)}")
+    return "; ".join(faults)
+
+
+def _evidence(row: WorkerStatus) -> str:
+    return (
+        f"worker {row.worker} (pid {row.pid}, started {_at(row.started_at)}, last report "
+        f"{_at(row.heartbeat_at)}): calls held {row.calls_held} since {_at(row.calls_held_since)}, "
+        f"answered while the journal failed {row.calls_unjournaled}, lost {row.calls_lost}; "
+        f"snapshot from {row.snapshot_source}, taken {_at(row.snapshot_taken_at)}"
+    )
+
+
+def check_service(session: Session, service: AlarmService, now: datetime) -> tuple[int, int]:
+    """``service_degraded`` (critical, no center: every center's operators see it) for each worker
+    whose last report holds calls it could not journal or answers from the snapshot on disk; ended
+    when a report says held 0 and the live snapshot. A worker that reported calls answered while
+    the journal failed, or lost, with no such alarm since its start (the fault came and went while
+    the database was away, so no tick saw it) gets one raised and returned to normal at once: an
+    operator still sees and acknowledges it. A stale row keeps its last word (a worker that died
+    holding calls leaves its alarm open). Returns (raised, ended)."""
+    raised = ended = 0
+    open_ids = {
+        a.resource
+        for a in session.scalars(
+            select(Alarm).where(
+                Alarm.kind == AlarmKind.SERVICE_DEGRADED.value, Alarm.state != AlarmState.CLOSED.value
+            )
+        )
+    }
+    for row in session.scalars(select(WorkerStatus).order_by(WorkerStatus.worker)):
+        resource = service_resource(row.worker)
+        active = bool(row.calls_held) or row.snapshot_source != "database"
+        if not active:
+            if resource in open_ids and service.end_condition(
+                session, AlarmKind.SERVICE_DEGRADED, resource, now
+            ):
+                ended += 1
+            if not (row.calls_unjournaled or row.calls_lost):
+                continue
+            seen = session.scalar(
+                select(Alarm.id)
+                .where(
+                    Alarm.kind == AlarmKind.SERVICE_DEGRADED.value,
+                    Alarm.resource == resource,
+                    Alarm.first_at >= row.started_at,
+                )
+                .limit(1)
+            )
+            if seen is not None:
+                continue
+        elif resource in open_ids:
+            continue  # still degraded: the open alarm says so already
+        what = (
+            service_fault(row)
+            or f"{row.calls_unjournaled} calls answered while the journal could not be written"
+        )
+        service.raise_finding(
+            session,
+            Raise(
+                kind=AlarmKind.SERVICE_DEGRADED,
+                severity=PerceivedSeverity.CRITICAL,
+                resource=resource,
+                latched=False,
+                specific_problem=f"{row.worker}: {what}"[:255],
+                additional_text=_evidence(row),
+            ),
+            now,
+        )
+        raised += 1
+        if not active:  # it came and went unseen: recorded, and over
+            session.flush()
+            service.end_condition(session, AlarmKind.SERVICE_DEGRADED, resource, now)
     return raised, ended

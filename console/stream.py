@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from alarms.choices import SERVICE_KINDS
 from registry.actors import Actor
 from registry.outbox import StoredEvent, head, read_events
 
@@ -44,7 +45,8 @@ IDLE_SECONDS = 30.0
 
 def visible_to(actor: Actor, ev: StoredEvent) -> bool:
     """Whether the console of ``actor`` shows ``ev``: an admin every call and alarm, an operator
-    those filed under their center and an alarm escalated away from it (so it leaves their list)."""
+    those filed under their center, an alarm escalated away from it (so it leaves their list) and
+    anigate's own alarms (``service_degraded``: no center owns them)."""
     if not (ev.event.type == "call.routed" or ev.event.type.startswith("alarm.")):
         return False
     if actor.is_admin:
@@ -52,6 +54,8 @@ def visible_to(actor: Actor, ev: StoredEvent) -> bool:
     if actor.center_id is None:
         return False
     if ev.center_id == actor.center_id:
+        return True
+    if getattr(ev.event, "kind", None) in SERVICE_KINDS:  # anigate's own alarms: every center's
         return True
     return getattr(ev.event, "from_center_id", None) == actor.center_id
 

@@ -9,9 +9,10 @@ metric families when Prometheus scrapes, in the HTTP server's daemon thread.
 Why a hand-written histogram rather than ``prometheus_client.Histogram``: its ``observe`` takes a
 lock for the sum and one for the bucket; with its Counter children that is 1.5-2.8 us per INVITE,
 against 0.5-1.1 us for these hooks (``bench/metrics_cost.py``, no anomaly / four). The exposition
-is prometheus_client's own (``HistogramMetricFamily``). Reads from the scrape thread are copies of a dict or a list, made in one
-step under the GIL (``dict(counter)``, ``list(...)``): never a torn bucket list; the sum may be one
-observation ahead of the count. May import every package (a leaf, see ``ops``).
+is prometheus_client's own (``HistogramMetricFamily``). Reads from the scrape thread are copies of
+a dict or a list, made in one step under the GIL (``dict(counter)``, ``list(...)``): never a torn
+bucket list; the sum may be one observation ahead of the count. May import every package (a leaf,
+see ``ops``).
 """
 
 from __future__ import annotations

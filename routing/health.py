@@ -1,5 +1,6 @@
-"""Worker health: the ``worker_status`` row a worker writes about itself, and the readiness rule that
-``/readyz`` applies to those rows. Pure apart from the two session functions; never imports flask.
+"""Worker health: the ``worker_status`` row a worker writes about itself (recorder, SIP listener,
+calls held or lost while the journal fails, the snapshot it answers from), and the readiness rule that
+``/readyz`` applies to those rows. Pure apart from the session functions; never imports flask.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from routing.models import JournalCheckpoint, WorkerStatus
 
 #: a worker writes its row every 2 s; a row older than this means the worker is gone or stuck
 HEARTBEAT_MAX_AGE = 10.0
+#: journal bytes not yet in the database beyond which a worker is not ready (the recorder is far behind)
+DEFAULT_BACKLOG_MAX_BYTES = 50 << 20
 
 
 class RecorderState(StrEnum):
@@ -29,6 +32,15 @@ class RecorderState(StrEnum):
     RESTARTING = "restarting"
     #: not started, cannot be started, or stopped with the worker
     DOWN = "down"
+
+
+class SnapshotSource(StrEnum):
+    """What a worker answers calls from."""
+
+    #: the live registry snapshot, refreshed from the database
+    DATABASE = "database"
+    #: the one kept on disk: the database could not be read when the worker started
+    DISK = "disk"
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,15 @@ class WorkerReport:
     recorder_pid: int | None
     recorder_restarts: int
     recorder_last_error: str
+    sip_listening: bool = True
+    #: answered calls held in memory because the journal cannot be written, and since when
+    calls_held: int = 0
+    calls_held_since: datetime | None = None
+    #: every call answered while the journal failed, and those beyond the hold limit (never recorded)
+    calls_unjournaled: int = 0
+    calls_lost: int = 0
+    snapshot_source: SnapshotSource = SnapshotSource.DATABASE
+    snapshot_taken_at: datetime | None = None
 
 
 def journal_backlog(
@@ -72,6 +93,13 @@ def record_worker_status(
     row.recorder_restarts = report.recorder_restarts
     row.recorder_last_error = report.recorder_last_error
     row.journal_backlog_bytes = journal_backlog(session, journal_dir, checkpoint=checkpoint)
+    row.sip_listening = report.sip_listening
+    row.calls_held = report.calls_held
+    row.calls_held_since = report.calls_held_since
+    row.calls_unjournaled = report.calls_unjournaled
+    row.calls_lost = report.calls_lost
+    row.snapshot_source = report.snapshot_source.value
+    row.snapshot_taken_at = report.snapshot_taken_at
 
 
 def worker_statuses(session: Session) -> list[WorkerStatus]:
@@ -80,18 +108,54 @@ def worker_statuses(session: Session) -> list[WorkerStatus]:
 
 @dataclass(frozen=True)
 class Readiness:
-    """``ready`` when some worker's heartbeat is fresh and every fresh worker's recorder runs."""
+    """``ready`` when some worker's heartbeat is fresh, every fresh worker is healthy (SIP listener
+    bound, recorder running, journal backlog within its bound, no call held unjournaled, answering
+    from the live registry snapshot) and every enabled MQTT sink is connected; ``reasons`` names each
+    failed check."""
 
     ready: bool
-    reason: str
+    reasons: list[str]
     workers: list[dict[str, Any]]
 
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons) if self.reasons else "ok"
 
-def readiness(rows: Sequence[WorkerStatus], now: datetime, max_age: float = HEARTBEAT_MAX_AGE) -> Readiness:
-    """The readiness rule over the ``worker_status`` rows at ``now``. The answer names no error text
-    (the recorder's last error may quote call data): state, restarts, heartbeat age and backlog only."""
+
+def worker_faults(row: WorkerStatus, backlog_max_bytes: int = DEFAULT_BACKLOG_MAX_BYTES) -> list[str]:
+    """What is wrong with one fresh worker, in words for an operator (no error text, no call data)."""
+    faults = []
+    if not row.sip_listening:
+        faults.append(f"the SIP listener of {row.worker} is not bound")
+    if row.recorder_state != RecorderState.RUNNING:
+        faults.append(f"the call recorder of {row.worker} is {row.recorder_state}")
+    if row.journal_backlog_bytes > backlog_max_bytes:
+        faults.append(
+            f"the call journal of {row.worker} holds {row.journal_backlog_bytes} bytes not yet in the "
+            f"database (more than {backlog_max_bytes})"
+        )
+    if row.calls_held:
+        faults.append(f"{row.worker} holds {row.calls_held} answered calls it cannot journal")
+    if row.snapshot_source != SnapshotSource.DATABASE:
+        age = f" of {row.snapshot_taken_at.isoformat(timespec='seconds')}" if row.snapshot_taken_at else ""
+        faults.append(f"{row.worker} answers from the registry snapshot on disk{age}, not the live one")
+    return faults
+
+
+def readiness(
+    rows: Sequence[WorkerStatus],
+    now: datetime,
+    max_age: float = HEARTBEAT_MAX_AGE,
+    *,
+    backlog_max_bytes: int = DEFAULT_BACKLOG_MAX_BYTES,
+    sinks_down: Sequence[str] = (),
+) -> Readiness:
+    """The readiness rule over the ``worker_status`` rows at ``now`` and the names of the enabled
+    MQTT sinks that are not connected. The answer names no error text (the recorder's last error may
+    quote call data): states, counts, heartbeat age and backlog only."""
     workers = []
-    fresh = []
+    reasons: list[str] = []
+    fresh = 0
     for row in rows:
         age = max(0.0, (now - row.heartbeat_at).total_seconds())
         is_fresh = age <= max_age
@@ -100,16 +164,19 @@ def readiness(rows: Sequence[WorkerStatus], now: datetime, max_age: float = HEAR
                 "worker": row.worker,
                 "heartbeat_age_s": round(age, 1),
                 "fresh": is_fresh,
+                "sip_listening": row.sip_listening,
                 "recorder": row.recorder_state,
                 "recorder_restarts": row.recorder_restarts,
                 "journal_backlog_bytes": row.journal_backlog_bytes,
+                "calls_held": row.calls_held,
+                "calls_lost": row.calls_lost,
+                "snapshot": row.snapshot_source,
             }
         )
         if is_fresh:
-            fresh.append(row)
+            fresh += 1
+            reasons += worker_faults(row, backlog_max_bytes)
     if not fresh:
-        return Readiness(False, f"no worker heartbeat in the last {max_age:.0f} s", workers)
-    for row in fresh:
-        if row.recorder_state != RecorderState.RUNNING:
-            return Readiness(False, f"the call recorder of {row.worker} is {row.recorder_state}", workers)
-    return Readiness(True, "ok", workers)
+        reasons.insert(0, f"no worker heartbeat in the last {max_age:.0f} s")
+    reasons += [f"the MQTT sink {name} is not connected" for name in sinks_down]
+    return Readiness(not reasons, reasons, workers)

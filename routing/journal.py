@@ -14,6 +14,7 @@ into SQLAlchemy with transactional checkpoints, and a broker would put the hot p
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -86,14 +87,19 @@ class JournalWriter:
         data = lines[0] if len(lines) == 1 else b"".join(lines)
         with self._lock:
             if self._size + len(data) > self.max_segment_bytes and self._size:
+                fd = self._open(self._seq + 1)  # first: a failed open leaves the old segment in use
                 os.close(self._fd)
-                self._seq += 1
-                self._fd = self._open(self._seq)
-                self._size = 0
-            written = os.write(self._fd, data)
-            if written != len(data):
-                os.ftruncate(self._fd, self._size)
-                raise OSError(errno.ENOSPC, f"journal short write: {written} of {len(data)} bytes")
+                self._fd, self._seq, self._size = fd, self._seq + 1, 0
+            try:
+                written = os.write(self._fd, data)
+                if written != len(data):  # a full disk takes part of the lines
+                    raise OSError(errno.ENOSPC, f"journal short write: {written} of {len(data)} bytes")
+            except OSError:
+                # never leave part of a line behind: the next record would be glued to it and lost
+                # as torn. Truncating needs no free space.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+                raise
             self._size += written
             self.appended += len(lines)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db import Base
@@ -92,3 +92,16 @@ class WorkerStatus(Base):
     recorder_restarts: Mapped[int] = mapped_column(Integer, default=0)
     recorder_last_error: Mapped[str] = mapped_column(Text, default="")
     journal_backlog_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: the SIP listener's sockets are bound (false before it listens and once it stopped)
+    sip_listening: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: calls answered while the journal could not be written (disk full, read-only), held in memory
+    #: now, and since when; ``calls_unjournaled`` counts every such call since the worker started,
+    #: ``calls_lost`` those beyond the hold limit, never recorded
+    calls_held: Mapped[int] = mapped_column(Integer, default=0)
+    calls_held_since: Mapped[datetime | None]
+    calls_unjournaled: Mapped[int] = mapped_column(BigInteger, default=0)
+    calls_lost: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: what calls are answered from: ``database`` (the live registry snapshot) or ``disk`` (the one
+    #: kept on disk, while the database could not be read at start), and when that snapshot was taken
+    snapshot_source: Mapped[str] = mapped_column(String(16), default="database")
+    snapshot_taken_at: Mapped[datetime | None]

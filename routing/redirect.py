@@ -74,9 +74,21 @@ class RedirectService:
         self._held: deque[bytes] = deque()
         self.unjournaled = 0
         self.lost = 0
+        #: wall-clock time the calls held now began to be held (None: none held)
+        self.held_since: float | None = None
         self._failure_logged = 0.0
         #: called with each INVITE's decision and its latency_us once it is decided (metrics)
         self.on_routed: Callable[[Decision, int], None] | None = None
+
+    @property
+    def held(self) -> int:
+        """Calls answered and held in memory now, waiting for the journal to take writes again."""
+        return len(self._held)
+
+    def retry_held(self) -> bool:
+        """Journal the held calls if the journal takes writes again (the worker calls this now and
+        then on the event loop, so that they do not wait for the next call); True when none is held."""
+        return not self._held or self._flush_held()
 
     def _trunk_view(self, trunk: TrunkEntry) -> TrunkView:
         snap = self.holder.current
@@ -151,6 +163,8 @@ class RedirectService:
 
     def _hold(self, lines: list[bytes]) -> None:
         self.unjournaled += len(lines)
+        if not self._held:
+            self.held_since = self.wall_clock()
         for line in lines:
             if len(self._held) >= HELD_MAX:
                 self._held.popleft()
@@ -168,6 +182,7 @@ class RedirectService:
                 return False
             for _ in chunk:
                 self._held.popleft()
+        self.held_since = None
         log.warning(
             "call journal writable again: the %d calls answered meanwhile are journaled (%d lost in all)",
             held,

@@ -216,6 +216,8 @@ class KeepingRefresher(SnapshotRefresher):
         self.clock = clock
         #: the snapshot from disk calls are answered from (None: a live one)
         self.from_disk: StoredSnapshot | None = None
+        #: when the snapshot calls are answered from was read from the database
+        self.taken_at: datetime | None = None
         self._unsaved: StoredSnapshot | None = None
         self._saved_revision: int | None = None  # per process: the first live snapshot is always saved
         self._reminded = 0.0
@@ -236,6 +238,7 @@ class KeepingRefresher(SnapshotRefresher):
             snap = load_snapshot(session, self.options)
         taken_at = self.clock()
         self.holder.swap(snap)
+        self.taken_at = taken_at
         log.info(
             "registry snapshot r%d: %d devices, %d trunks", snap.revision, len(snap.devices), len(snap.trunks)
         )
@@ -258,6 +261,7 @@ class KeepingRefresher(SnapshotRefresher):
             return None
         self.holder.swap(stored.snapshot)
         self.from_disk = stored
+        self.taken_at = stored.taken_at
         self._reminded = time.monotonic()
         self._failing = True
         log.error(

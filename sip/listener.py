@@ -573,10 +573,16 @@ class SipServer:
         self._udp: _UdpEndpoint | None = None
         self._tcp: asyncio.base_events.Server | None = None
         self.port = self.config.port
+        self._listening = False
 
     @property
     def stats(self) -> ListenerStats:
         return self.core.stats
+
+    @property
+    def listening(self) -> bool:
+        """Both sockets are bound and open: false before :meth:`start` and from :meth:`stop` on."""
+        return self._listening
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -601,11 +607,13 @@ class SipServer:
                 continue  # the TCP twin of a random UDP port was taken: try another
             self._udp = _UdpEndpoint(self.core, sock)
             self.port = port
+            self._listening = True
             log.info("SIP listening on %s:%d (UDP, TCP)", self.config.host, port)
             return
         raise OSError("could not find a port free for both UDP and TCP")
 
     async def stop(self) -> None:
+        self._listening = False
         if self._tcp is not None:
             self._tcp.close()
             for conn in list(self.connections):

@@ -1,17 +1,28 @@
 """``/healthz`` answers whenever the web app runs; ``/readyz`` is 200 only while the database answers
-and a worker's fresh heartbeat says its call recorder runs, else 503 with the reason. No login."""
+and a worker's fresh heartbeat says it is healthy (SIP listener bound, call recorder running, journal
+backlog within its bound, no call held unjournaled, the live snapshot) and every enabled MQTT sink is
+connected, else 503 naming each failed check. No login."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
 from app import create_app
 from bootstrap import build_services
 from config import Settings
+from integrations.models import SinkConfig
+from registry.cli import upgrade_database
 from registry.db import utcnow
-from routing.health import RecorderState, WorkerReport, journal_backlog, record_worker_status
+from routing.health import (
+    RecorderState,
+    SnapshotSource,
+    WorkerReport,
+    journal_backlog,
+    record_worker_status,
+)
 from routing.journal import JournalWriter
 from routing.models import WorkerStatus
 from routing.recorder import CallRecorder
@@ -51,6 +62,7 @@ def test_readyz_without_any_worker_is_503(client) -> None:
     assert resp.get_json() == {
         "status": "unavailable",
         "reason": "no worker heartbeat in the last 10 s",
+        "reasons": ["no worker heartbeat in the last 10 s"],
         "workers": [],
     }
 
@@ -60,14 +72,18 @@ def test_readyz_is_200_while_a_worker_beats_with_its_recorder_running(client, se
     resp = client.get("/readyz")
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
-    assert body["status"] == "ready" and body["reason"] == "ok"
+    assert body["status"] == "ready" and body["reason"] == "ok" and body["reasons"] == []
     assert body["workers"][0] == {
         "worker": "vm:127.0.0.1:5060",
         "heartbeat_age_s": body["workers"][0]["heartbeat_age_s"],
         "fresh": True,
+        "sip_listening": True,
         "recorder": "running",
         "recorder_restarts": 0,
         "journal_backlog_bytes": 0,
+        "calls_held": 0,
+        "calls_lost": 0,
+        "snapshot": "database",
     }
     assert resp.headers["Cache-Control"] == "no-store"
 
@@ -103,7 +119,11 @@ def test_readyz_is_503_when_the_database_does_not_answer_and_healthz_still_200(t
         client = create_app(services=services).test_client()
         resp = client.get("/readyz")
         assert resp.status_code == 503
-        assert resp.get_json() == {"status": "unavailable", "reason": "the database does not answer"}
+        assert resp.get_json() == {
+            "status": "unavailable",
+            "reason": "the database does not answer",
+            "reasons": ["the database does not answer"],
+        }
         assert "127.0.0.1:1" not in resp.get_data(as_text=True)
         assert client.get("/healthz").status_code == 200
     finally:
@@ -124,3 +144,98 @@ def test_the_heartbeat_reports_the_journal_backlog(services, session, tmp_path) 
     CallRecorder(services.session_factory, journal_dir).drain()
     session.expire_all()
     assert journal_backlog(session, journal_dir) == 0
+
+
+def test_readyz_names_every_failed_check_of_a_fresh_worker_and_of_the_mqtt_sinks(
+    client, session, tmp_path
+) -> None:
+    record_worker_status(
+        session,
+        replace(
+            report(),
+            sip_listening=False,
+            calls_held=3,
+            calls_unjournaled=3,
+            snapshot_source=SnapshotSource.DISK,
+            snapshot_taken_at=datetime(2026, 12, 1, 23, 0, tzinfo=UTC),
+        ),
+        utcnow(),
+        tmp_path / "journal",
+    )
+    session.execute(update(WorkerStatus).values(journal_backlog_bytes=60 << 20))
+    session.add_all(
+        [
+            SinkConfig(name="bms", kind="mqtt", status="cannot connect: [Errno 111] Connection refused"),
+            SinkConfig(name="bms-2", kind="mqtt", status="disconnected: waiting for the peer"),
+            SinkConfig(name="ok", kind="mqtt", status="connected"),
+            SinkConfig(name="off", kind="mqtt", enabled=False, status="cannot connect: refused"),
+            SinkConfig(name="new", kind="mqtt", status=""),  # the relay has not reported yet
+            SinkConfig(name="hook", kind="webhook", status="cannot connect: refused"),
+        ]
+    )
+    session.commit()
+    resp = client.get("/readyz")
+    assert resp.status_code == 503
+    body = resp.get_json()
+    w = "vm:127.0.0.1:5060"
+    assert body["reasons"] == [
+        f"the SIP listener of {w} is not bound",
+        f"the call journal of {w} holds 62914560 bytes not yet in the database (more than 52428800)",
+        f"{w} holds 3 answered calls it cannot journal",
+        f"{w} answers from the registry snapshot on disk of 2026-12-01T23:00:00+00:00, not the live one",
+        "the MQTT sink bms is not connected",
+        "the MQTT sink bms-2 is not connected",
+    ]
+    assert body["reason"] == "; ".join(body["reasons"])
+    assert "Errno" not in resp.get_data(as_text=True)  # the relay's error text stays in the table
+    assert body["workers"][0] | {"heartbeat_age_s": 0} == {
+        "worker": w,
+        "heartbeat_age_s": 0,
+        "fresh": True,
+        "sip_listening": False,
+        "recorder": "running",
+        "recorder_restarts": 0,
+        "journal_backlog_bytes": 62914560,
+        "calls_held": 3,
+        "calls_lost": 0,
+        "snapshot": "disk",
+    }
+
+
+def test_readyz_is_200_again_once_the_worker_journals_its_held_calls_and_the_sink_connects(
+    client, session, tmp_path
+) -> None:
+    record_worker_status(session, replace(report(), calls_held=3), utcnow(), tmp_path / "journal")
+    session.add(SinkConfig(name="bms", kind="mqtt", status="disconnected: waiting for the peer"))
+    session.commit()
+    assert client.get("/readyz").status_code == 503
+    record_worker_status(session, replace(report(), calls_held=0, calls_unjournaled=3), utcnow(), tmp_path)
+    session.execute(update(SinkConfig).values(status="connected"))
+    session.commit()
+    resp = client.get("/readyz")
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["workers"][0]["calls_held"] == 0
+
+
+def test_the_journal_backlog_bound_comes_from_the_settings(tmp_path, database_url) -> None:
+    settings = Settings.from_env(
+        {"ANIGATE_READY_JOURNAL_BACKLOG_MB": "0.001"},
+        database_url=database_url,
+        instance_dir=tmp_path / "instance",
+        secret_key="t",
+        demo=False,
+    )
+    services = build_services(settings)
+    try:
+        upgrade_database(database_url)
+        with services.session_factory() as s:
+            beat(s, tmp_path)
+            s.execute(update(WorkerStatus).values(journal_backlog_bytes=2000))
+            s.commit()
+        resp = create_app(services=services).test_client().get("/readyz")
+        assert resp.status_code == 503
+        assert resp.get_json()["reasons"] == [
+            "the call journal of vm:127.0.0.1:5060 holds 2000 bytes not yet in the database (more than 1048)"
+        ]
+    finally:
+        services.close()

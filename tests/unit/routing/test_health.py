@@ -1,5 +1,6 @@
-"""The readiness rule over worker_status rows: a fresh heartbeat with a running recorder is ready;
-a stale one, none at all, or a recorder that is restarting or down is not, with the reason said."""
+"""The readiness rule over worker_status rows: a fresh heartbeat with a running recorder, a bound SIP
+listener, a journal within its bound, no held call and the live snapshot is ready; a stale one, none
+at all, or any failed check is not, with each failed check named."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def row(
     restarts: int = 0,
     error: str = "",
     backlog: int = 0,
+    **kw: object,
 ) -> WorkerStatus:
     return WorkerStatus(
         worker=name,
@@ -30,6 +32,16 @@ def row(
         recorder_restarts=restarts,
         recorder_last_error=error,
         journal_backlog_bytes=backlog,
+        **(
+            {
+                "sip_listening": True,
+                "calls_held": 0,
+                "calls_unjournaled": 0,
+                "calls_lost": 0,
+                "snapshot_source": "database",
+            }
+            | kw
+        ),
     )
 
 
@@ -41,9 +53,13 @@ def test_a_fresh_worker_with_a_running_recorder_is_ready() -> None:
             "worker": "vm:127.0.0.1:5060",
             "heartbeat_age_s": 1.0,
             "fresh": True,
+            "sip_listening": True,
             "recorder": "running",
             "recorder_restarts": 2,
             "journal_backlog_bytes": 512,
+            "calls_held": 0,
+            "calls_lost": 0,
+            "snapshot": "database",
         }
     ]
 
@@ -84,3 +100,46 @@ def test_the_answer_never_carries_the_recorders_error_text() -> None:
 def test_a_heartbeat_from_a_clock_slightly_ahead_counts_as_fresh() -> None:
     state = readiness([row(age=-2.0)], NOW)
     assert state.ready and state.workers[0]["heartbeat_age_s"] == 0.0
+
+
+def test_each_failed_check_of_a_fresh_worker_is_named_in_order() -> None:
+    state = readiness(
+        [
+            row(
+                state="restarting",
+                backlog=101,
+                sip_listening=False,
+                calls_held=7,
+                calls_lost=2,
+                snapshot_source="disk",
+                snapshot_taken_at=NOW - timedelta(hours=3),
+            )
+        ],
+        NOW,
+        backlog_max_bytes=100,
+        sinks_down=["bms"],
+    )
+    w = "vm:127.0.0.1:5060"
+    assert not state.ready
+    assert state.reasons == [
+        f"the SIP listener of {w} is not bound",
+        f"the call recorder of {w} is restarting",
+        f"the call journal of {w} holds 101 bytes not yet in the database (more than 100)",
+        f"{w} holds 7 answered calls it cannot journal",
+        f"{w} answers from the registry snapshot on disk of 2026-12-01T09:00:00+00:00, not the live one",
+        "the MQTT sink bms is not connected",
+    ]
+
+
+def test_a_backlog_at_its_bound_is_still_ready_and_lost_calls_alone_do_not_make_it_unready() -> None:
+    assert readiness([row(backlog=100, calls_lost=5, calls_unjournaled=5)], NOW, backlog_max_bytes=100).ready
+
+
+def test_a_disconnected_mqtt_sink_is_unready_even_with_healthy_workers_and_a_missing_worker_comes_first() -> (
+    None
+):
+    assert readiness([row()], NOW, sinks_down=["bms"]).reasons == ["the MQTT sink bms is not connected"]
+    assert readiness([], NOW, sinks_down=["bms"]).reasons == [
+        "no worker heartbeat in the last 10 s",
+        "the MQTT sink bms is not connected",
+    ]
