@@ -273,7 +273,7 @@ def main() -> int:
     print(f"\ncalls answered by 302 (sipp): {answered}; call records in the database: {stored}")
     if lat:
         print(
-            f"server-side decision latency (receive -> journaled answer), all steps: "
+            f"server-side decision latency (receive -> decided, before the batch journal write): "
             f"p50 {lat[len(lat) // 2]} µs, p99 {lat[int(len(lat) * 0.99)]} µs, max {lat[-1]} µs"
         )
     return 0

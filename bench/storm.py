@@ -540,7 +540,7 @@ def main() -> int:
     )
     if lat:
         row(
-            "in-worker latency p50 / p99 / max (receive to journaled answer)",
+            "in-worker latency p50 / p99 / max (receive to decided, before the batch journal write)",
             f"{lat[len(lat) // 2]} / {pct(lat, 0.99)} / {lat[-1]} µs",
         )
     row(
