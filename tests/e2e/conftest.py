@@ -8,16 +8,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.cli import upgrade_database
 from registry.db import make_engine, make_session_factory
 from tests import factories as f
+from tests.conftest import PG_URL
+from tests.e2e.tcpproxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +73,24 @@ def start_worker(env: dict[str, str], log_path: Path, timeout: float = 30) -> Wo
     proc.wait(5)
     proc.stdout.close()
     raise RuntimeError(f"worker did not start: {log_path.read_text()[-3000:]}")
+
+
+def wait_for(check: Callable[[], object], timeout: float, what: str, every: float = 0.1) -> None:
+    """Poll ``check`` every ``every`` seconds until it is true; fail after ``timeout`` saying ``what``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(every)
+
+
+@pytest.fixture
+def proxy() -> Iterator[TcpProxy]:
+    """A TCP proxy to the test PostgreSQL (``ANIGATE_TEST_DATABASE_URL``): stop it and the database
+    is away for whoever connects through it (see ``tcpproxy.through``)."""
+    target = make_url(PG_URL)
+    p = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    yield p
+    p.close()
 
 
 @dataclass

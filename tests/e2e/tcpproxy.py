@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import threading
 
+from sqlalchemy.engine import make_url
+
 from tests.e2e.sipp import free_port
 
 
@@ -64,3 +66,8 @@ class TcpProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
+
+
+def through(url: str, proxy: TcpProxy) -> str:
+    """``url`` (a database URL) with its host and port replaced by the proxy's."""
+    return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)

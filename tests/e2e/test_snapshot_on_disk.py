@@ -17,18 +17,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from routing.models import CallRecord
 from tests.conftest import PG_URL
-from tests.e2e.conftest import ROOT, Estate, start_worker
+from tests.e2e.conftest import ROOT, Estate, start_worker, wait_for
 from tests.e2e.sipp import run_sipp
-from tests.e2e.tcpproxy import TcpProxy
+from tests.e2e.tcpproxy import TcpProxy, through
 
 PAI = "P-Asserted-Identity: <tel:+493012345678>"
 BERLIN = (
@@ -38,25 +36,6 @@ BERLIN = (
 postgresql_only = pytest.mark.skipif(
     not PG_URL, reason="needs PostgreSQL (ANIGATE_TEST_DATABASE_URL): the outage is a stopped TCP proxy"
 )
-
-
-def wait_for(check: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.1)
-
-
-@pytest.fixture
-def proxy() -> Iterator[TcpProxy]:
-    target = make_url(PG_URL)
-    p = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
-    yield p
-    p.close()
-
-
-def through(url: str, proxy: TcpProxy) -> str:
-    return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
 
 
 def snapshot_dir(env: dict[str, str]) -> Path:
