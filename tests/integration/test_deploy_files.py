@@ -42,7 +42,8 @@ def test_the_worker_unit_outlasts_the_workers_own_stop_deadline() -> None:
 def test_every_variable_in_docs_deploy_is_one_config_reads() -> None:
     named = set()
     for path in DEPLOY.rglob("*"):
-        if path.is_file():
+        # pbx.md and the Kamailio recipes it shows name their own #!define constants ANIGATE_*
+        if path.is_file() and path.name != "pbx.md" and path.suffix != ".cfg":
             named |= set(re.findall(r"\bANIGATE_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
     assert named, "docs/deploy names no variable"
     assert sorted(named - set(Settings.ENV)) == []
