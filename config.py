@@ -132,6 +132,11 @@ class Settings:
     #: how often the supervision (test calls, heartbeats) and the deadline jobs run, in seconds
     supervision_interval: float = 60.0
     deadline_interval: float = 5.0
+    #: alarm grouping per site (``alarms.groups``, like Alertmanager's ``group_wait`` and
+    #: ``group_interval``): a new group gathers this many seconds, a busy site's next notification
+    #: comes at most every ``alarm_group_interval`` seconds
+    alarm_group_wait: float = 10.0
+    alarm_group_interval: float = 60.0
     #: ``/readyz`` says unready while a worker's journal holds more than this many MB not yet in the
     #: database (its recorder is far behind)
     ready_journal_backlog_mb: float = 50.0
@@ -164,7 +169,13 @@ class Settings:
         for name in ("sip_tcp_max_connections", "sip_tcp_max_per_source", "sip_tcp_max_per_trusted_source"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ANIGATE_{name.upper()} must be at least 1")
-        for name in ("supervision_interval", "deadline_interval", "test_call_grace_minutes"):
+        for name in (
+            "supervision_interval",
+            "deadline_interval",
+            "test_call_grace_minutes",
+            "alarm_group_wait",
+            "alarm_group_interval",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ANIGATE_{name.upper()} must be more than 0")
         if self.retention_days < 1:
@@ -220,6 +231,8 @@ class Settings:
         "ANIGATE_SINKS_FILE": ("sinks_file", Path),
         "ANIGATE_SUPERVISION_INTERVAL": ("supervision_interval", float),
         "ANIGATE_DEADLINE_INTERVAL": ("deadline_interval", float),
+        "ANIGATE_ALARM_GROUP_WAIT": ("alarm_group_wait", float),
+        "ANIGATE_ALARM_GROUP_INTERVAL": ("alarm_group_interval", float),
         "ANIGATE_READY_JOURNAL_BACKLOG_MB": ("ready_journal_backlog_mb", float),
     }
 

@@ -106,6 +106,8 @@ def job_settings(settings: Settings) -> JobSettings:
         deadlines_every=settings.deadline_interval,
         expiry_every=max(settings.deadline_interval, min(30.0, settings.supervision_interval)),
         service_every=settings.deadline_interval,
+        group_wait=timedelta(seconds=settings.alarm_group_wait),
+        group_interval=timedelta(seconds=settings.alarm_group_interval),
     )
 
 

@@ -1,6 +1,6 @@
 """Supervision jobs on APScheduler, run by ``worker.py`` only (never under gunicorn): EN 81-28 test
 calls and heartbeats, the workers' health (``service_degraded``), the acknowledgement deadline,
-shelving and silence expiry, retention.
+shelving and silence expiry, alarm grouping per site (``alarms.groups``), retention.
 
 Each tick of a job runs once however many workers share the database: the first worker to insert
 the ``job_runs`` row ``(job, tick)`` runs it, the others find the row and skip (a primary key acts
@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alarms.choices import AlarmState
+from alarms.groups import GroupSettings, group_alarms
 from alarms.models import Alarm, JobRun
 from alarms.service import AlarmService
 from alarms.supervision import check_heartbeats, check_service, check_test_calls
@@ -44,6 +45,15 @@ class JobSettings:
     retention_every: float = 3600.0
     #: the workers' health rows (``service_degraded``)
     service_every: float = 5.0
+    #: alarm grouping per site: how long a new group gathers, how often a busy site is notified
+    group_wait: timedelta = timedelta(seconds=10)
+    group_interval: timedelta = timedelta(seconds=60)
+
+    @property
+    def groups_every(self) -> float:
+        """The grouping job's tick: a fraction of ``group_wait`` (a notification is at most this
+        late), at least a second."""
+        return max(1.0, min(5.0, self.group_wait.total_seconds() / 2))
 
 
 def tick_of(now: datetime, every: float) -> datetime:
@@ -79,6 +89,7 @@ class JobRunner:
             "expiry": (s.expiry_every, self.expiry),
             "retention": (s.retention_every, self.retain),
             "service": (s.service_every, self.service_health),
+            "groups": (s.groups_every, self.groups),
         }
 
     def run(self, name: str) -> bool:
@@ -124,6 +135,11 @@ class JobRunner:
     def service_health(self, session: Session, now: datetime) -> str:
         raised, ended = check_service(session, self.service, now)
         return f"service_degraded: {raised} raised, {ended} ended"
+
+    def groups(self, session: Session, now: datetime) -> str:
+        settings = GroupSettings(self.settings.group_wait, self.settings.group_interval)
+        sent = group_alarms(session, now, settings)
+        return f"{len(sent)} site notifications, {sum(g.total_raised for g in sent)} alarms raised in them"
 
     def deadlines(self, session: Session, now: datetime) -> str:
         return f"{len(self.service.escalate_due(session))} escalated"

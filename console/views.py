@@ -28,7 +28,8 @@ from markupsafe import Markup
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from alarms.choices import AlarmState, PerceivedSeverity
+from alarms.choices import AlarmKind, AlarmState, PerceivedSeverity
+from alarms.groups import GroupSettings, latest_groups
 from alarms.lifecycle import TransitionRefused
 from alarms.service import MAX_SHELVE
 from console import bp, cards, may_use_console
@@ -36,6 +37,7 @@ from console.stream import Feed, Message, stream
 from registry import errors
 from registry.actors import Actor
 from registry.db import utcnow
+from registry.events import AlarmsGrouped
 from registry.models import Site
 from registry.outbox import StoredEvent
 from registry.queries import visible
@@ -112,6 +114,26 @@ def _render_alarm(row: cards.AlarmRow, csrf: str = "", root: str = "") -> str:
     )
 
 
+def _kind_label(kind: str) -> str:
+    try:
+        return AlarmKind(kind).label
+    except ValueError:
+        return kind
+
+
+def _render_group(group: AlarmsGrouped) -> str:
+    """A site's grouped alarm notification (``alarms.groups``): counts only, no actions."""
+    return _fragment("console/_group.html", g=group, kind_label=_kind_label)
+
+
+def _groups_on_load(actor: Actor, now: datetime) -> list[AlarmsGrouped]:
+    """The last grouped notification of each site the actor's console shows, from the horizon."""
+    if not actor.is_admin and actor.center_id is None:
+        return []
+    since = now - GroupSettings().horizon
+    return latest_groups(db(), None if actor.is_admin else actor.center_id, since)
+
+
 def _max_shelve_minutes() -> int:
     return int(MAX_SHELVE // timedelta(minutes=1))
 
@@ -126,13 +148,17 @@ def _messages(actor: Actor, events: Sequence[StoredEvent], root: str = "") -> li
     calls = [ev for ev in events if ev.event.type == "call.routed"]
     last_per_alarm: dict[int, StoredEvent] = {}
     alert: set[int] = set()
+    out: list[Message] = []
     for ev in events:
-        if ev.event.type.startswith("alarm."):
+        if isinstance(ev.event, AlarmsGrouped):  # a site's counts: replaces its previous one
+            html = feed.rendered((ev.seq, "group"), lambda g=ev.event: _render_group(g))  # type: ignore[misc]
+            key = f"group-{ev.event.site_id}-{ev.event.center_id or 0}"
+            out.append(Message(ev.seq, "group", {"key": key, "html": html}))
+        elif ev.event.type.startswith("alarm."):
             alarm_id = ev.event.alarm_id  # type: ignore[attr-defined]
             last_per_alarm[alarm_id] = ev
             if ev.event.type == "alarm.raised" and ev.event.severity == PerceivedSeverity.CRITICAL.value:  # type: ignore[attr-defined]
                 alert.add(alarm_id)
-    out: list[Message] = []
     with services().session_factory() as session:
         needed = [ev for ev in calls if not feed.has_rendered((ev.seq, scope))]
         records = {
@@ -177,12 +203,15 @@ def console() -> str:
     now = utcnow()
     call_cards = cards.call_cards(session, actor, cards.recent_records(session, actor, now))
     rows = cards.active_alarms(session, actor)
+    groups = _groups_on_load(actor, now)
     sites = session.scalars(visible(actor, Site).order_by(Site.name, Site.id)).all()
     return render_template(
         "console/console.html",
         head=head,
         cards=call_cards,
         alarms=rows,
+        alarm_groups=groups,
+        render_group=lambda g: Markup(_render_group(g)),
         sites=sites,
         severities=list(PerceivedSeverity),
         states=[s for s in AlarmState if s not in (AlarmState.CLOSED, AlarmState.SUPPRESSED)],

@@ -14,6 +14,7 @@ from typing import Any
 
 from registry.events import (
     AlarmEvent,
+    AlarmsGrouped,
     CallRouted,
     DeviceChanged,
     DeviceStatusChanged,
@@ -105,6 +106,9 @@ class Topics:
             return f"{self.root}/trunks/{segment(ev.trunk_id)}/alarms"
         return f"{self.root}/alarms"
 
+    def alarm_group(self, site_id: int | None) -> str:
+        return f"{self.site(site_id)}/alarm-group"
+
     def status(self, site_id: int | None, device_id: int) -> str:
         return f"{self.device(site_id, device_id)}/status"
 
@@ -160,6 +164,7 @@ def publications(
     - a call: its envelope on ``calls`` (expiring after ``call_expiry`` seconds under MQTT 5); a
       device's test call also replaces the retained ``last_test_call``;
     - an alarm event: its envelope on ``alarms`` (never expires);
+    - a site's grouped alarm notification: its envelope on the site's ``alarm-group``;
     - a device status change: the retained ``status`` document;
     - a registry change of a device: its envelope on ``changes``; a device moved to another site has
       its retained messages under the old site deleted (the new site's ones follow from new events).
@@ -178,6 +183,8 @@ def publications(
         return out
     if isinstance(ev, AlarmEvent):
         return [Publication(topics.alarms(ev), body, event_id=eid, event_type=etype)]
+    if isinstance(ev, AlarmsGrouped):
+        return [Publication(topics.alarm_group(ev.site_id), body, event_id=eid, event_type=etype)]
     if isinstance(ev, DeviceStatusChanged):
         doc = encode(status_document(ev))
         return [

@@ -262,6 +262,33 @@ class AlarmSuppressed(AlarmEvent):
     inhibited_by: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class AlarmsGrouped(DomainEvent):
+    """One notification for the alarms a site raised in a window, with counts by kind (as
+    Alertmanager groups alerts): the first ``group_wait`` after a quiet site's first alarm, then at
+    most one per ``group_interval`` while alarms keep coming. The per-alarm events still flow; a
+    receiver that pages people subscribes to this one instead."""
+
+    type: ClassVar[str] = "alarm.group"
+
+    site_id: int
+    site_name: str = ""
+    center_id: int | None = None
+    window_start: datetime
+    window_end: datetime
+    #: new alarms raised in the window, by kind
+    raised: dict[str, int] = field(default_factory=dict)
+    #: repeat occurrences of open alarms in the window, by kind
+    repeated: dict[str, int] = field(default_factory=dict)
+    #: the site's open (annunciated or shelved) alarms at the window's end, by kind
+    active: dict[str, int] = field(default_factory=dict)
+    total_raised: int = 0
+    #: the first notification of this group (after ``group_wait``) or a follow-up
+    first: bool = True
+    #: the outbox position this notification counted up to (the next one counts after it)
+    through_seq: int = 0
+
+
 # ---- registry -------------------------------------------------------------------------------------
 
 

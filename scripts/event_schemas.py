@@ -46,6 +46,9 @@ def _schema_of(hint: Any) -> dict[str, Any]:
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
         return {"type": "array", "items": _schema_of(args[0]) if args else {}}
     if origin is dict or hint is dict:
+        values = typing.get_args(hint)[1:]
+        if values and values[0] is not Any:  # counts by kind: the values' type is checked too
+            return {"type": "object", "additionalProperties": _schema_of(values[0])}
         return {"type": "object"}
     if hint is Any:
         return {}

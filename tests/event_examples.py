@@ -114,6 +114,21 @@ def examples() -> dict[str, e.DomainEvent]:
             reason="alarm 11: missed en 81-28 test call",
         ),
         e.SinkTest(occurred_at=AT, event_id=_id(14), sink_id=3, sink_name="bms", by="admin"),
+        e.AlarmsGrouped(
+            occurred_at=AT,
+            event_id=_id(15),
+            site_id=2,
+            site_name=f"Tower A {XSS}",
+            center_id=1,
+            window_start=AT,
+            window_end=AT,
+            raised={"call_flood": 2, "lift_emergency": 14},
+            repeated={"call_flood": 40},
+            active={"call_flood": 2, "lift_emergency": 14},
+            total_raised=16,
+            first=True,
+            through_seq=1234,
+        ),
     ]
     return {ev.type: ev for ev in out}
 

@@ -8,6 +8,7 @@
   if (!root) return;
   const calls = document.getElementById("calls");
   const alarms = document.getElementById("alarms");
+  const groups = document.getElementById("groups");
   const feedState = document.getElementById("feed-state");
   const muteButton = document.getElementById("mute");
   const message = document.getElementById("action-message");
@@ -42,7 +43,7 @@
     return true;
   }
   function applyFilters() {
-    for (const el of root.querySelectorAll(".call-card, .alarm")) el.hidden = !matches(el);
+    for (const el of root.querySelectorAll(".call-card, .alarm, .alarm-group")) el.hidden = !matches(el);
     refresh();
   }
 
@@ -55,6 +56,7 @@
     document.title = unacked ? "(" + unacked + ") " + baseTitle : baseTitle;
     document.getElementById("no-alarms").hidden = alarms.children.length > 0;
     document.getElementById("no-calls").hidden = calls.children.length > 0;
+    document.getElementById("no-groups").hidden = groups.children.length > 0;
   }
   function clock(seconds) {
     const s = Math.max(0, Math.floor(seconds));
@@ -148,6 +150,11 @@
       put(calls, data, true);
       if (isNew) stats.received += 1;
       while (calls.children.length > 50) calls.lastElementChild.remove();
+    } else if (kind === "group") {
+      const old = document.getElementById(data.key);
+      if (old) old.remove();  // the site's newest counts go to the top
+      put(groups, data, true);
+      stats.groups = (stats.groups || 0) + 1;
     } else {
       put(alarms, data, false);
       if (data.alert) beep();
@@ -173,6 +180,7 @@
     });
     source.addEventListener("call", (e) => onEvent("call", e));
     source.addEventListener("alarm", (e) => onEvent("alarm", e));
+    source.addEventListener("group", (e) => onEvent("group", e));
     source.addEventListener("message", (e) => {
       if (e.lastEventId) stats.lastId = lastId = Math.max(lastId, Number(e.lastEventId));
     });

@@ -86,6 +86,7 @@ def test_every_event_type_reaches_its_topic_schema_valid_and_in_batch_order(make
         "changes",
         "status",
         "anigate/v1/service/test",
+        "anigate/v1/sites/2/alarm-group",
     ]
     for ev, msg in zip(evs, got, strict=True):
         document = json.loads(msg.payload)

@@ -228,3 +228,33 @@ def test_a_facility_manager_has_no_console(client, world) -> None:
 def test_a_bad_last_event_id_is_refused(client, world) -> None:
     login(client, "olga")
     assert client.get("/console/stream", headers={"Last-Event-ID": "x"}).status_code == 400
+
+
+def test_a_sites_grouped_alarms_show_on_load_and_arrive_live_to_its_center_only(
+    client, session, world
+) -> None:
+    from datetime import timedelta
+
+    from alarms.groups import GroupSettings, group_alarms
+    from registry.db import utcnow
+
+    world["site"].name = f"Tower A {XSS}"
+    session.commit()
+    route(client, world)
+    login(client, "olga")
+    stream = Stream(client, client.get(f"/console/stream?after={head(session)}", buffered=False))
+    try:
+        group_alarms(session, utcnow() + timedelta(seconds=11), GroupSettings())
+        session.commit()
+        _seq, event, data = stream.next()
+        assert event == "group" and data["key"] == f"group-{world['site'].id}-{world['center'].id}"
+        assert "1 new" in data["html"] and "Lift emergency call raised" in data["html"]
+        assert "&lt;img src=x onerror=alert(1)&gt;" in data["html"] and XSS not in data["html"]
+    finally:
+        stream.close()
+    page = client.get("/console/").get_data(as_text=True)
+    row = text_of(page, data["key"])
+    assert row is not None and "1 Lift emergency call raised" in " ".join(row.split())
+    assert '<p id="no-groups" class="muted" hidden>' in page
+    login(client, "hans")
+    assert text_of(client.get("/console/").get_data(as_text=True), data["key"]) is None
