@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import faulthandler
+import functools
 import gc
 import json
 import logging
@@ -208,6 +209,14 @@ def run_recorder(settings: Settings, control_fd: int) -> int:
     return 0
 
 
+def instance_name(settings: Settings) -> str:
+    """This instance's stable name among those of one database: the host and a digest of its
+    journal folder, the identity of its checkpoint too (``routing.journal.checkpoint_name``)."""
+    assert settings.journal_dir is not None
+    digest = checkpoint_name(settings.journal_dir, socket.gethostname()).split("@", 1)[1]
+    return f"{socket.gethostname()}-{digest[:8]}"
+
+
 def start_relay(settings: Settings, factory: sessionmaker[Session]) -> Relay:
     """The relay of this process, after the sinks file (if any) was applied."""
     key = secret_key(settings)
@@ -220,7 +229,7 @@ def start_relay(settings: Settings, factory: sessionmaker[Session]) -> Relay:
         factory,
         key,
         f"{socket.gethostname()}:{os.getpid()}",
-        sinks.build,
+        functools.partial(sinks.build, instance=instance_name(settings)),
         sinks.carries,
         retention=timedelta(days=settings.retention_days),
     )

@@ -358,6 +358,12 @@ def main() -> int:
     ap.add_argument("--burst-seconds", type=int, default=5)
     ap.add_argument("--bursts", default="10,40", help="burst start times, seconds into the storm")
     ap.add_argument("--drain-timeout", type=float, default=600.0)
+    ap.add_argument(
+        "--group-settle",
+        type=float,
+        default=76.0,
+        help="seconds to wait after delivery for the last alarm.group notifications (interval + wait)",
+    )
     ap.add_argument("--png", type=Path, default=None)
     ap.add_argument("--profile", type=Path, default=None, help="py-spy each anigate process into this folder")
     args = ap.parse_args()
@@ -466,7 +472,8 @@ def main() -> int:
                 and bms.count("call.routed") >= ok
             ):
                 delivered_at = max(now, bms.last_at - t0)
-        time.sleep(2)
+        # the last grouped notifications: a busy site's come at most every group_interval (60 s)
+        time.sleep(args.group_settle)
         for spy in spies:
             spy.send_signal(signal.SIGINT)
             spy.wait(30)
@@ -490,6 +497,12 @@ def main() -> int:
             events = conn.execute(
                 text("SELECT type, count(*) FROM outbox GROUP BY type ORDER BY 2 DESC")
             ).all()
+            grouped = [
+                (site_id, body if isinstance(body, dict) else orjson.loads(body))
+                for site_id, body in conn.execute(
+                    text("SELECT site_id, body FROM outbox WHERE type = 'alarm.group'")
+                ).all()
+            ]
             lat = sorted(v for (v,) in conn.execute(text("SELECT latency_us FROM calls")).all())
             dupes = conn.execute(
                 text(
@@ -565,6 +578,16 @@ def main() -> int:
     if per_site:
         mid = per_site[len(per_site) // 2]
         row("alarms per site", f"{len(per_site)} sites, min {per_site[0]}, median {mid}, max {per_site[-1]}")
+    if grouped:
+        per = Counter(site for site, _ in grouped)
+        covered = sum(int(body.get("total_raised") or 0) for _, body in grouped)
+        row(
+            "alarms grouped per site (alarm.group, wait 10 s, interval 60 s)",
+            f"{len(grouped)} notifications for {len(per)} sites (at most {max(per.values())} per site),"
+            f" counting {covered} of {rows['alarms']} alarms raised; MQTT alarm.group received"
+            f" {bms.count('alarm.group')}",
+            "one per site and interval",
+        )
     row("outbox events", ", ".join(f"{k} {n}" for k, n in events))
     print()
     if args.png:

@@ -108,8 +108,9 @@ class MqttSink:
         "host": "Broker host name or address.",
         "port": "Broker port (1883; 8883 is usual with TLS).",
         "protocol": 'MQTT version: "3.1.1" or "5" (default 5: content type, expiry, user properties).',
-        "client_id": "Client identifier (default anigate-<sink name>); keep it stable for the persistent "
-        "session.",
+        "client_id": "Client identifier (default anigate-<sink name>); each anigate instance connects as "
+        "<client_id>-<instance> (a broker drops a connection whose id another client takes), stable "
+        "across restarts for the persistent session.",
         "topic_prefix": "First level(s) of every topic (default anigate): <prefix>/v1/...",
         "tls": "Connect with TLS (true/false).",
         "ca_file": "With TLS: CA certificate file (PEM) to verify the broker; empty = system CAs.",
@@ -177,9 +178,15 @@ class MqttSink:
         return out
 
     @classmethod
-    def build(cls, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> MqttSink:
+    def build(
+        cls, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str], instance: str = ""
+    ) -> MqttSink:
+        """``instance``: this anigate instance's stable name (``worker.instance_name``), appended to
+        the client id, so that several instances on one database each keep their own connection
+        and session at the broker instead of taking over each other's."""
         clean = cls.validate(settings, secrets)
-        clean["client_id"] = clean["client_id"] or f"anigate-{name}"
+        client_id = clean["client_id"] or f"anigate-{name}"
+        clean["client_id"] = f"{client_id}-{instance}" if instance else client_id
         config = MqttConfig(
             **clean, username=secrets.get("username", ""), password=secrets.get("password", "")
         )

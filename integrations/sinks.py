@@ -36,10 +36,16 @@ def kinds() -> dict[str, Any]:
     return {"mqtt": MqttSink, "snmp": SnmpSink, "webhook": WebhookSink, "vms": VmsSink}
 
 
-def build(kind: str, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> Sink:
+def build(
+    kind: str, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str], instance: str = ""
+) -> Sink:
+    """A sink from its row; ``instance`` (this anigate instance's stable name) reaches the kinds
+    that hold a connection identity of their own at the peer (MQTT's client id)."""
     cls = kinds().get(kind)
     if cls is None:
         raise SinkConfigError({"kind": f"unknown sink kind {kind!r}"})
+    if instance and kind == "mqtt":
+        return cls.build(name, settings, secrets, instance=instance)  # type: ignore[no-any-return]
     return cls.build(name, settings, secrets)  # type: ignore[no-any-return]
 
 

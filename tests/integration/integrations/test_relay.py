@@ -271,3 +271,57 @@ def test_the_vms_gets_one_ascii_line_per_call_with_the_camera(services, session)
     w.sink.close()
     conn.close()
     listener.close()
+
+
+def test_two_instances_on_one_mqtt_sink_keep_their_own_connections_and_deliver_each_event_once(
+    services, session, broker
+) -> None:
+    from tests.integration.integrations.mosquitto import Subscriber
+
+    config = sinks.create_sink(
+        session,
+        f.ADMIN,
+        BOX,
+        name="bms",
+        kind="mqtt",
+        settings={"host": "127.0.0.1", "port": broker.port, "keepalive": 5},
+        secrets={},
+    )
+    session.commit()
+    session.expunge(config)
+    sub = Subscriber(broker, ["anigate/v1/sites/#"])
+    built = [sinks.build("mqtt", "bms", config.settings, {}, instance=name) for name in ("host-a", "host-b")]
+    try:
+        for sink in built:
+            sink.open()
+        emit(session, *(call(n, device_id=n) for n in range(60)))
+        workers = [
+            r.SinkWorker(services.session_factory, config, sink, sinks.carries("mqtt"), name, base=0.01)
+            for sink, name in zip(built, ("host-a", "host-b"), strict=True)
+        ]
+
+        def run(w: r.SinkWorker) -> None:
+            for _ in range(40):
+                try:
+                    w.round()
+                except Exception:  # SQLite busy between the two: the next round goes on
+                    time.sleep(0.01)
+
+        threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        got = [m for m in sub.drain(quiet=1.0) if m.topic.endswith("/calls")]
+        import json
+
+        ids = [json.loads(m.payload)["event_id"] for m in got]
+        assert len(ids) == 60 and len(set(ids)) == 60
+        assert sum(w.delivered for w in workers) == 60
+        # each instance its own client id: neither connection was taken over by the other
+        assert [s.config.client_id for s in built] == ["anigate-bms-host-a", "anigate-bms-host-b"]  # type: ignore[attr-defined]
+        assert all(s.connected for s in built)  # type: ignore[attr-defined]
+    finally:
+        for sink in built:
+            sink.close()
+        sub.close()

@@ -46,6 +46,24 @@ def test_the_client_id_defaults_to_the_sink_name():
     assert MqttSink.build("bms", {"host": "b", "client_id": "x"}, {}).config.client_id == "x"
 
 
+def test_each_instance_connects_with_its_own_client_id_stable_across_restarts(tmp_path):
+    from config import Settings
+    from integrations import sinks
+    from worker import instance_name
+
+    one = Settings(instance_dir=str(tmp_path / "a"))
+    two = Settings(instance_dir=str(tmp_path / "b"))
+    assert instance_name(one) == instance_name(Settings(instance_dir=str(tmp_path / "a")))  # a restart
+    assert instance_name(one) != instance_name(two)  # another instance on this host
+    ids = {
+        sinks.build("mqtt", "bms", {"host": "b"}, {}, instance=instance_name(s)).config.client_id  # type: ignore[attr-defined]
+        for s in (one, two)
+    }
+    assert len(ids) == 2 and all(i.startswith("anigate-bms-") for i in ids)
+    explicit = sinks.build("mqtt", "bms", {"host": "b", "client_id": "x"}, {}, instance="h-1")
+    assert explicit.config.client_id == "x-h-1"  # type: ignore[attr-defined]
+
+
 def test_each_wrong_field_gets_its_message():
     with pytest.raises(SinkConfigError) as err:
         MqttSink.validate(
