@@ -75,5 +75,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 
 if __name__ == "__main__":
+    import os
+    import socket
+
+    from bootstrap import check_secret_key
+
     _settings = Settings.from_env()
-    create_app(_settings).run(host=_settings.http_host, port=_settings.http_port, debug=False)
+    _app = create_app(_settings)
+    check_secret_key(
+        _app.extensions["anigate"].session_factory, _settings, f"web {socket.gethostname()}:{os.getpid()}"
+    )
+    _app.run(host=_settings.http_host, port=_settings.http_port, debug=False)

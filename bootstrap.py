@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import integrations.models  # noqa: F401  (its tables on the metadata: create_all, alembic)
@@ -21,7 +26,10 @@ from alarms.service import AlarmService
 from config import Settings
 from registry.csvjobs import CsvJobRunner, uploads_dir
 from registry.db import PRIVATE_FILE_MODE, make_engine, make_session_factory, owner_only, private_dir, utcnow
+from registry.models import SecretKeyFingerprint
 from routing.recorder import CallObserver
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,3 +91,57 @@ def secret_key(settings: Settings) -> str:
     path.touch(mode=PRIVATE_FILE_MODE)
     path.write_text(key)
     return key
+
+
+def insert_ignoring(session: Session, model: type[Any], **values: Any) -> Any:
+    """An INSERT of ``values`` that leaves an existing row alone (two processes starting together)."""
+    dialect = session.connection().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(model).values(**values).on_conflict_do_nothing()
+
+
+class SecretKeyMismatch(RuntimeError):
+    """This process's secret key is not the one the database was first served with."""
+
+
+def key_fingerprint(key: str) -> str:
+    """An HMAC-SHA256 of a fixed text under the key: equal for equal keys, and reveals nothing of it."""
+    return hmac.new(key.encode(), b"anigate secret key fingerprint v1", hashlib.sha256).hexdigest()
+
+
+def check_secret_key(factory: sessionmaker[Session], settings: Settings, who: str) -> bool:
+    """Every host serving one database needs the same ``ANIGATE_SECRET_KEY``: the first process to
+    serve it records the key's fingerprint; one with another key raises :class:`SecretKeyMismatch`
+    naming the variable. True when checked; False when the database cannot be read (a worker must
+    start and answer calls while the database is away) or is not migrated yet: checked next start."""
+    mine = key_fingerprint(secret_key(settings))
+    try:
+        with factory() as session:
+            row = session.get(SecretKeyFingerprint, 1)
+            if row is None:
+                stmt = insert_ignoring(
+                    session, SecretKeyFingerprint, id=1, fingerprint=mine, set_at=utcnow(), set_by=who[:255]
+                )
+                session.execute(stmt)
+                session.commit()
+                row = session.get(SecretKeyFingerprint, 1)
+            if row is None:
+                return False
+            theirs, since, by = row.fingerprint, row.set_at, row.set_by
+    except SQLAlchemyError as exc:
+        log.warning("secret key not checked against the database (%s): checked at the next start", exc)
+        return False
+    if theirs != mine:
+        how = "is set to another key" if settings.secret_key else "is not set (this host generated its own)"
+        raise SecretKeyMismatch(
+            f"ANIGATE_SECRET_KEY {how}: this database has been served since {since:%Y-%m-%d %H:%M} UTC "
+            f"(first by {by}) with another key. Every host serving one database needs the same "
+            "ANIGATE_SECRET_KEY (web sessions, CSRF tokens and sealed sink secrets depend on it)."
+        )
+    if not settings.secret_key and not settings.database_url.startswith("sqlite"):
+        log.warning(
+            "ANIGATE_SECRET_KEY is not set: this host uses a key of its own (%s/secret_key); a second "
+            "host on this database will be refused until every host sets the same ANIGATE_SECRET_KEY",
+            settings.instance_dir,
+        )
+    return True

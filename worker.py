@@ -34,7 +34,7 @@ from types import FrameType
 from sqlalchemy.orm import Session, sessionmaker
 
 from alarms.jobs import JobRunner, JobSettings, build_scheduler
-from bootstrap import build_services, secret_key
+from bootstrap import SecretKeyMismatch, build_services, check_secret_key, secret_key
 from config import Settings
 from integrations import sinks
 from integrations.relay import Relay
@@ -217,8 +217,15 @@ def instance_name(settings: Settings) -> str:
     return f"{socket.gethostname()}-{digest[:8]}"
 
 
-def start_relay(settings: Settings, factory: sessionmaker[Session]) -> Relay:
-    """The relay of this process, after the sinks file (if any) was applied."""
+def start_relay(settings: Settings, factory: sessionmaker[Session]) -> Relay | None:
+    """The relay of this process, after the sinks file (if any) was applied; None when this host's
+    secret key is not the database's (it could not open the sinks' secrets: the events wait in the
+    outbox for a host with the right key, and the log says why at CRITICAL)."""
+    try:
+        check_secret_key(factory, settings, f"worker {instance_name(settings)}")
+    except SecretKeyMismatch as exc:
+        log.critical("events are not delivered from this host: %s", exc)
+        return None
     key = secret_key(settings)
     if settings.sinks_file is not None:
         with factory() as session:

@@ -443,6 +443,22 @@ class RegistryRevision(Base):
     changed_at: Mapped[datetime]
 
 
+class SecretKeyFingerprint(Base):
+    """The fingerprint (an HMAC of a fixed text under the key, which reveals nothing of it) of the
+    secret key of the first process that served this database: every host serving one database
+    needs the same ``ANIGATE_SECRET_KEY`` (web sessions and CSRF tokens across a load balancer,
+    sink secrets sealed by one host and opened by another), and one with another key is refused
+    at start with that reason (``bootstrap.check_secret_key``)."""
+
+    __tablename__ = "secret_key_fingerprint"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime]
+    set_by: Mapped[str] = mapped_column(String(255))
+
+
 class OutboxEvent(Base):
     """A domain event (``registry.events``), written in the transaction of the change that caused it.
 

@@ -74,7 +74,7 @@ def worker(live_server: LiveServer, estate: dict, tmp_path: Path) -> Iterator[Wo
             "ANIGATE_INSTANCE_DIR": str(tmp_path / "worker"),
             "ANIGATE_SIP_HOST": "127.0.0.1",
             "ANIGATE_SIP_PORT": "0",
-            "ANIGATE_SECRET_KEY": "browser-test-secret",
+            "ANIGATE_SECRET_KEY": "e2e",
             "ANIGATE_DEMO": "0",
         }
     )

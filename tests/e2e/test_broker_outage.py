@@ -141,7 +141,7 @@ def test_calls_routed_while_the_broker_is_down_all_arrive_when_it_is_back(
             "ANIGATE_INSTANCE_DIR": str(tmp_path / "instance"),
             "ANIGATE_SIP_HOST": "127.0.0.1",
             "ANIGATE_SIP_PORT": "0",
-            "ANIGATE_SECRET_KEY": "outage",
+            "ANIGATE_SECRET_KEY": "e2e",
             "ANIGATE_SINKS_FILE": str(sinks_file),
             "ANIGATE_DEMO": "0",
         }
@@ -212,7 +212,7 @@ def test_a_worker_killed_with_sigkill_leaves_the_service_offline_on_the_broker(
             "ANIGATE_INSTANCE_DIR": str(tmp_path / "instance"),
             "ANIGATE_SIP_HOST": "127.0.0.1",
             "ANIGATE_SIP_PORT": "0",
-            "ANIGATE_SECRET_KEY": "sigkill",
+            "ANIGATE_SECRET_KEY": "e2e",
             "ANIGATE_SINKS_FILE": str(sinks_file),
             "ANIGATE_DEMO": "0",
         }

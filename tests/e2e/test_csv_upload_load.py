@@ -53,7 +53,7 @@ def web(database_url: str, tmp_path: Path) -> Iterator[Web]:
         user(session, "bob")
         _, secret = create_token(session, ada, "probe")
         session.commit()
-    with gunicorn(database_url, tmp_path, ANIGATE_SECRET_KEY="e2e-csv") as served:
+    with gunicorn(database_url, tmp_path, ANIGATE_SECRET_KEY="e2e") as served:
         yield Web(served.port, factory, secret, tmp_path / "gunicorn.log")
     engine.dispose()
 

@@ -208,7 +208,7 @@ def test_calls_answered_while_the_database_is_away_under_load_are_all_recorded_o
         "ANIGATE_INSTANCE_DIR": str(tmp_path / "instance"),
         "ANIGATE_SIP_HOST": "127.0.0.1",
         "ANIGATE_SIP_PORT": "0",
-        "ANIGATE_SECRET_KEY": "outage",
+        "ANIGATE_SECRET_KEY": "e2e",
         "ANIGATE_DEMO": "0",
     }
     worker = start_worker(env, tmp_path / "worker.log")

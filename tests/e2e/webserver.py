@@ -41,7 +41,7 @@ def gunicorn(database_url: str, tmp_path: Path, **env_extra: str) -> Iterator[Se
             "ANIGATE_DATABASE_URL": database_url,
             "ANIGATE_INSTANCE_DIR": str(tmp_path / "instance"),
             "ANIGATE_HTTP_PORT": str(port),
-            "ANIGATE_SECRET_KEY": "e2e-web",
+            "ANIGATE_SECRET_KEY": "e2e",
             **env_extra,
         }
     )
