@@ -24,3 +24,11 @@ def test_the_recipe_hunts_serially() -> None:
         < recipe.index("t_next_contacts()")
     )
     assert "t_set_fr(ANIGATE_RING_MS, ANIGATE_SILENT_MS)" in recipe
+
+
+def test_kamailio_md_shows_the_dispatcher_routing_the_e2e_test_runs_verbatim() -> None:
+    from tests.e2e.kamailio import CONFIG
+
+    routing = CONFIG[CONFIG.index("request_route {{") :].format().rstrip("\n")
+    blocks = re.findall(r"^```\n(.*?)^```$", (DEPLOY / "kamailio.md").read_text(), flags=re.S | re.M)
+    assert routing + "\n" in blocks
