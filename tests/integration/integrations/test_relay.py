@@ -81,6 +81,23 @@ def rounds(w: r.SinkWorker, n: int = 5) -> None:
         w.round()
 
 
+def side_by_side(*workers: r.SinkWorker, rounds: int = 40) -> None:
+    """Run the workers' rounds at the same time, as relays of two processes do."""
+
+    def run(w: r.SinkWorker) -> None:
+        for _ in range(rounds):
+            try:
+                w.round()
+            except Exception:  # SQLite busy between the two: the next round goes on
+                time.sleep(0.01)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def states(session, sink_id: int) -> list[tuple[str, str]]:
     session.expire_all()
     rows = session.scalars(select(Delivery).where(Delivery.sink_id == sink_id).order_by(Delivery.seq))
@@ -201,19 +218,7 @@ def test_two_relays_on_one_sink_deliver_each_event_once(services, session, recei
     sink = webhook(session, receiver)
     emit(session, *(call(n, device_id=n) for n in range(60)))
     a, b = worker(services, sink, "host-a"), worker(services, sink, "host-b")
-
-    def run(w: r.SinkWorker) -> None:
-        for _ in range(40):
-            try:
-                w.round()
-            except Exception:  # SQLite busy between the two: the next round goes on
-                time.sleep(0.01)
-
-    threads = [threading.Thread(target=run, args=(w,)) for w in (a, b)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    side_by_side(a, b)
     ids = [e["event_id"] for e in receiver.events()]
     assert len(ids) == 60 and len(set(ids)) == 60
     assert a.delivered + b.delivered == 60
@@ -299,19 +304,7 @@ def test_two_instances_on_one_mqtt_sink_keep_their_own_connections_and_deliver_e
             r.SinkWorker(services.session_factory, config, sink, sinks.carries("mqtt"), name, base=0.01)
             for sink, name in zip(built, ("host-a", "host-b"), strict=True)
         ]
-
-        def run(w: r.SinkWorker) -> None:
-            for _ in range(40):
-                try:
-                    w.round()
-                except Exception:  # SQLite busy between the two: the next round goes on
-                    time.sleep(0.01)
-
-        threads = [threading.Thread(target=run, args=(w,)) for w in workers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        side_by_side(*workers)
         got = [m for m in sub.drain(quiet=1.0) if m.topic.endswith("/calls")]
         import json
 
