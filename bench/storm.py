@@ -330,6 +330,7 @@ def plot(
     axes[1].axhline(20, color="red", linestyle=":", label="target p99 20 ms")
     axes[1].set_ylabel("answer time ms (sipp)")
     axes[1].set_yscale("symlog", linthresh=4)
+    axes[1].set_ylim(bottom=0)  # answer times are never negative: no mirrored half of the symlog axis
     axes[1].legend(loc="upper right")
     ts = [s.t for s in samples]
     axes[2].plot(ts, [s.outbox_undelivered for s in samples], label="events not yet delivered (MQTT sink)")
