@@ -318,3 +318,66 @@ def test_two_instances_on_one_mqtt_sink_keep_their_own_connections_and_deliver_e
         for sink in built:
             sink.close()
         sub.close()
+
+
+def test_a_claim_over_a_storms_backlog_takes_the_head_of_each_key_without_a_quadratic_plan(
+    services, session, receiver
+) -> None:
+    """3,000 pending deliveries (300 devices, 10 events each) in a table nobody analysed yet, as
+    after a blackout: the claim takes the oldest of each key, in outbox order, and PostgreSQL's plan
+    for it does not compare every pending row with every other (the NOT EXISTS it replaced removed
+    millions of rows by join filter here, and 45 million in a 7,725-row storm: 25 s a claim)."""
+    import json
+
+    from sqlalchemy import func, insert, text
+
+    sink = webhook(session, receiver)
+    now = utcnow()
+    rows = [
+        {
+            "sink_id": sink.id,
+            "seq": 1 + n * 300 + device,
+            "event_id": f"00000000-0000-0000-0000-{1 + n * 300 + device:012d}",
+            "event_type": "call.routed",
+            "order_key": r.order_key(device, 1),
+            "state": PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+            "last_error": "",
+        }
+        for n in range(10)
+        for device in range(300)
+    ]
+    session.execute(insert(Delivery), rows)
+    session.commit()
+    taken = r.claim(session, sink.id, "w1", utcnow(), limit=200)
+    session.commit()
+    assert [d.seq for d in taken] == list(range(1, 201))  # the first event of devices 0..199
+    if session.connection().dialect.name != "postgresql":
+        return
+    session.execute(
+        text("UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE sink_id = :s"),
+        {"s": sink.id},
+    )
+    session.commit()
+    heads = r.head_seqs(session, sink.id, r.HEADS_PAGE)
+    assert heads == list(range(1, 301))
+    plans = []
+    for stmt in (
+        select(func.min(Delivery.seq))
+        .where(Delivery.sink_id == sink.id, Delivery.state == PENDING)
+        .group_by(Delivery.order_key),
+        r.claim_statement(sink.id, utcnow(), heads, 200).with_only_columns(Delivery.id),
+    ):
+        sql = stmt.compile(session.connection(), compile_kwargs={"literal_binds": True})
+        plans.append(session.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one())
+    session.rollback()
+
+    def removed(node: dict) -> int:
+        own = node.get("Rows Removed by Join Filter", 0) + node.get("Rows Removed by Filter", 0)
+        return own + sum(removed(child) for child in node.get("Plans", []))
+
+    for plan in plans:
+        doc = plan if isinstance(plan, list) else json.loads(plan)
+        assert removed(doc[0]["Plan"]) < 2 * len(rows), json.dumps(doc[0]["Plan"])[:2000]
