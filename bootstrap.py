@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,7 +24,15 @@ import integrations.models  # noqa: F401  (its tables on the metadata: create_al
 from alarms.service import AlarmService
 from config import Settings
 from registry.csvjobs import CsvJobRunner, uploads_dir
-from registry.db import PRIVATE_FILE_MODE, make_engine, make_session_factory, owner_only, private_dir, utcnow
+from registry.db import (
+    PRIVATE_FILE_MODE,
+    dialect_insert,
+    make_engine,
+    make_session_factory,
+    owner_only,
+    private_dir,
+    utcnow,
+)
 from registry.models import SecretKeyFingerprint
 from routing.recorder import CallObserver
 
@@ -93,13 +100,6 @@ def secret_key(settings: Settings) -> str:
     return key
 
 
-def insert_ignoring(session: Session, model: type[Any], **values: Any) -> Any:
-    """An INSERT of ``values`` that leaves an existing row alone (two processes starting together)."""
-    dialect = session.connection().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(model).values(**values).on_conflict_do_nothing()
-
-
 class SecretKeyMismatch(RuntimeError):
     """This process's secret key is not the one the database was first served with."""
 
@@ -119,8 +119,11 @@ def check_secret_key(factory: sessionmaker[Session], settings: Settings, who: st
         with factory() as session:
             row = session.get(SecretKeyFingerprint, 1)
             if row is None:
-                stmt = insert_ignoring(
-                    session, SecretKeyFingerprint, id=1, fingerprint=mine, set_at=utcnow(), set_by=who[:255]
+                # two processes starting together: the second leaves the first one's row alone
+                stmt = (
+                    dialect_insert(session)(SecretKeyFingerprint)
+                    .values(id=1, fingerprint=mine, set_at=utcnow(), set_by=who[:255])
+                    .on_conflict_do_nothing()
                 )
                 session.execute(stmt)
                 session.commit()

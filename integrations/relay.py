@@ -27,13 +27,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.models import DEAD, DELIVERED, PENDING, Delivery, SinkConfig
 from integrations.ports import Outgoing, Result, Sink
 from integrations.secretbox import SecretBox
-from registry.db import utcnow
+from registry.db import dialect_insert, utcnow
 from registry.events import from_envelope
 from registry.models import OutboxEvent
 
@@ -117,12 +116,10 @@ def fan_out(
             }
         )
     if values:
-        dialect = session.connection().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         # a delivery made by another process in a race keeps its state (unique sink, seq); one
         # cached statement run for many rows (``.values(list)`` compiled anew for every batch size:
         # a fifth of the relay's CPU in a storm)
-        session.execute(insert(Delivery).on_conflict_do_nothing(), values)
+        session.execute(dialect_insert(session)(Delivery).on_conflict_do_nothing(), values)
     session.execute(
         update(SinkConfig)
         .where(SinkConfig.id == sink.id)

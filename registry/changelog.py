@@ -15,13 +15,12 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, inspect
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from registry.actors import Actor
 from registry.bulk import insert_rows
 from registry.choices import ChangeAction
-from registry.db import Base, before_commit, utcnow
+from registry.db import Base, before_commit, dialect_insert, utcnow
 from registry.events import DeviceChanged, DeviceStatusChanged, DomainEvent
 from registry.models import ChangeLog, RegistryRevision
 from registry.outbox import add_events
@@ -114,9 +113,7 @@ def bump_revision(session: Session) -> None:
     database made by ``create_all`` (tests) needs no seed row; the migration seeds it.
     """
     table: Table = RegistryRevision.__table__  # type: ignore[assignment]
-    dialect = session.connection().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(id=1, value=1, changed_at=utcnow())
+    stmt = dialect_insert(session)(table).values(id=1, value=1, changed_at=utcnow())
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.id],
         set_={"value": table.c.value + 1, "changed_at": stmt.excluded.changed_at},

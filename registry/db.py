@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -199,3 +200,9 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def dialect_insert(session: Session) -> Callable[..., Any]:
+    """The ``insert`` of the session's backend (PostgreSQL or SQLite): both have ``ON CONFLICT``
+    (``on_conflict_do_nothing``/``on_conflict_do_update``), which the generic insert has not."""
+    return postgresql.insert if session.connection().dialect.name == "postgresql" else sqlite.insert

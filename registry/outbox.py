@@ -17,11 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, event, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
 from registry.bulk import insert_rows
-from registry.db import before_commit, utcnow
+from registry.db import before_commit, dialect_insert, utcnow
 from registry.events import DomainEvent, from_envelope
 from registry.models import OutboxEvent, OutboxSequence
 
@@ -82,9 +81,7 @@ def reserve(session: Session, count: int) -> int:
 
     An upsert, so that a database made by ``create_all`` (tests) needs no seed row."""
     table: Table = OutboxSequence.__table__  # type: ignore[assignment]
-    dialect = session.connection().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(id=1, value=count)
+    stmt = dialect_insert(session)(table).values(id=1, value=count)
     stmt = stmt.on_conflict_do_update(index_elements=[table.c.id], set_={"value": table.c.value + count})
     value: int = session.execute(stmt.returning(table.c.value)).scalar_one()
     return value
