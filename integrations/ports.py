@@ -85,7 +85,10 @@ class Sink(Protocol):
 
 class SinkFactory(Protocol):
     """How a sink kind is made: ``validate`` checks a configuration for the admin pages and the API
-    (raising :class:`SinkConfigError`), ``build`` makes the sink from a valid one."""
+    (raising :class:`SinkConfigError`), ``build`` makes the sink from a valid one. ``instance`` is
+    the stable name of the anigate instance that builds it (several share one database): a kind
+    whose peer knows its clients by an identity of their own (MQTT's client id) makes it unique
+    with it; the others ignore it."""
 
     kind: ClassVar[str]
     #: the fields of ``settings`` and of ``secrets``, with their help text, for forms and docs
@@ -96,4 +99,6 @@ class SinkFactory(Protocol):
     def validate(cls, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]: ...
 
     @classmethod
-    def build(cls, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> Sink: ...
+    def build(
+        cls, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str], instance: str = ""
+    ) -> Sink: ...

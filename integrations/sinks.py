@@ -39,14 +39,11 @@ def kinds() -> dict[str, Any]:
 def build(
     kind: str, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str], instance: str = ""
 ) -> Sink:
-    """A sink from its row; ``instance`` (this anigate instance's stable name) reaches the kinds
-    that hold a connection identity of their own at the peer (MQTT's client id)."""
+    """A sink from its row; ``instance``: this anigate instance's stable name (``SinkFactory``)."""
     cls = kinds().get(kind)
     if cls is None:
         raise SinkConfigError({"kind": f"unknown sink kind {kind!r}"})
-    if instance and kind == "mqtt":
-        return cls.build(name, settings, secrets, instance=instance)  # type: ignore[no-any-return]
-    return cls.build(name, settings, secrets)  # type: ignore[no-any-return]
+    return cls.build(name, settings, secrets, instance=instance)  # type: ignore[no-any-return]
 
 
 def carries(kind: str):  # type: ignore[no-untyped-def]

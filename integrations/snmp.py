@@ -183,7 +183,9 @@ class SnmpSink:
         return out
 
     @classmethod
-    def build(cls, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> SnmpSink:
+    def build(
+        cls, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str], instance: str = ""
+    ) -> SnmpSink:
         return cls(name, cls.validate(settings, secrets), secrets)
 
     # ---- the port ---------------------------------------------------------------------------

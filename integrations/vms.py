@@ -113,7 +113,9 @@ class VmsSink:
         return {"host": host, "port": port, "format": fmt, "separator": separator}
 
     @classmethod
-    def build(cls, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> VmsSink:
+    def build(
+        cls, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str], instance: str = ""
+    ) -> VmsSink:
         c = cls.validate(settings, secrets)
         return cls(name, c["host"], c["port"], c["format"], c["separator"])
 

@@ -88,7 +88,9 @@ class WebhookSink:
         return {"url": url, "timeout": timeout}
 
     @classmethod
-    def build(cls, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> WebhookSink:
+    def build(
+        cls, name: str, settings: Mapping[str, Any], secrets: Mapping[str, str], instance: str = ""
+    ) -> WebhookSink:
         clean = cls.validate(settings, secrets)
         return cls(name, clean["url"], secrets["secret"], clean["timeout"])
 
