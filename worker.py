@@ -45,7 +45,7 @@ from ops.sipmetrics import CallMetrics, MetricsServer, WorkerParts
 from registry.db import utcnow
 from routing.health import RecorderState, SnapshotSource, WorkerReport, record_worker_status
 from routing.history import CallMemory
-from routing.journal import JournalWriter, checkpoint_name
+from routing.journal import JournalWriter, checkpoint_name, instance_digest
 from routing.queries import recent_calls
 from routing.recorder import CallRecorder
 from routing.redirect import RedirectService
@@ -210,11 +210,11 @@ def run_recorder(settings: Settings, control_fd: int) -> int:
 
 
 def instance_name(settings: Settings) -> str:
-    """This instance's stable name among those of one database: the host and a digest of its
-    journal folder, the identity of its checkpoint too (``routing.journal.checkpoint_name``)."""
+    """This instance's stable name among those of one database: the host and the digest its
+    journal checkpoint is named by too (``routing.journal.instance_digest``)."""
     assert settings.journal_dir is not None
-    digest = checkpoint_name(settings.journal_dir, socket.gethostname()).split("@", 1)[1]
-    return f"{socket.gethostname()}-{digest[:8]}"
+    host = socket.gethostname()
+    return f"{host}-{instance_digest(settings.journal_dir, host)[:8]}"
 
 
 def start_relay(settings: Settings, factory: sessionmaker[Session]) -> Relay | None:

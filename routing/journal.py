@@ -203,9 +203,14 @@ def _lines(f: Any, limit: int) -> Iterator[bytes]:
         yield raw
 
 
+def instance_digest(journal_dir: Path, host: str) -> str:
+    """What tells one anigate instance from the others on one database, stable across restarts:
+    a digest of the host and the journal's absolute path (each instance has its own journal)."""
+    return hashlib.sha256(f"{host}\0{Path(journal_dir).resolve()}".encode()).hexdigest()
+
+
 def checkpoint_name(journal_dir: Path, host: str) -> str:
     """The checkpoint row of one instance's journal: several instances on one database each drain
     their own journal from their own position (a shared row would make one skip or repeat the
-    other's records). Stable across restarts: the host and the journal's absolute path."""
-    digest = hashlib.sha256(f"{host}\0{Path(journal_dir).resolve()}".encode()).hexdigest()
-    return f"calls@{digest[:20]}"
+    other's records)."""
+    return f"calls@{instance_digest(journal_dir, host)[:20]}"
