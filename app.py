@@ -6,6 +6,9 @@ and scheduled jobs never run here (see worker.py).
 
 from __future__ import annotations
 
+import os
+import socket
+
 from flask_openapi3 import Info, OpenAPI
 
 import console
@@ -17,7 +20,7 @@ import webcore.context
 import webcore.health
 import webcore.urls
 from alarms import api as alarms_api
-from bootstrap import Services, build_services, secret_key
+from bootstrap import Services, build_services, check_secret_key, secret_key
 from config import Settings
 from ops.logs import configure_logging
 from outbound import api as outbound_api
@@ -74,15 +77,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
+def check_serving_key(app: OpenAPI) -> None:
+    """Before a web server serves: several hosts on one database must share ANIGATE_SECRET_KEY, and
+    one with another key raises ``SecretKeyMismatch`` (it does not boot; the log says why)."""
+    services: Services = app.extensions["anigate"]
+    check_secret_key(services.session_factory, services.settings, f"web {socket.gethostname()}:{os.getpid()}")
+
+
 if __name__ == "__main__":
-    import os
-    import socket
-
-    from bootstrap import check_secret_key
-
     _settings = Settings.from_env()
     _app = create_app(_settings)
-    check_secret_key(
-        _app.extensions["anigate"].session_factory, _settings, f"web {socket.gethostname()}:{os.getpid()}"
-    )
+    check_serving_key(_app)
     _app.run(host=_settings.http_host, port=_settings.http_port, debug=False)

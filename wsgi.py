@@ -6,14 +6,8 @@ A process whose secret key is not the one the database is served with does not b
 (``bootstrap.check_secret_key``: the reason is in the log).
 """
 
-import os
-import socket
-
-from app import create_app
-from bootstrap import check_secret_key
+from app import check_serving_key, create_app
 
 app = create_app()
-_services = app.extensions["anigate"]
-# several hosts on one database must share ANIGATE_SECRET_KEY: a host with another one does not boot
-check_secret_key(_services.session_factory, _services.settings, f"web {socket.gethostname()}:{os.getpid()}")
-_services.csv_jobs.start()
+check_serving_key(app)
+app.extensions["anigate"].csv_jobs.start()

@@ -37,7 +37,7 @@ from console.stream import Feed, Message, stream
 from registry import errors
 from registry.actors import Actor
 from registry.db import utcnow
-from registry.events import AlarmsGrouped
+from registry.events import AlarmEvent, AlarmsGrouped
 from registry.models import Site
 from registry.outbox import StoredEvent
 from registry.queries import visible
@@ -154,10 +154,10 @@ def _messages(actor: Actor, events: Sequence[StoredEvent], root: str = "") -> li
             html = feed.rendered((ev.seq, "group"), lambda g=ev.event: _render_group(g))  # type: ignore[misc]
             key = f"group-{ev.event.site_id}-{ev.event.center_id or 0}"
             out.append(Message(ev.seq, "group", {"key": key, "html": html}))
-        elif ev.event.type.startswith("alarm."):
-            alarm_id = ev.event.alarm_id  # type: ignore[attr-defined]
+        elif isinstance(ev.event, AlarmEvent):  # one alarm's change: its row
+            alarm_id = ev.event.alarm_id
             last_per_alarm[alarm_id] = ev
-            if ev.event.type == "alarm.raised" and ev.event.severity == PerceivedSeverity.CRITICAL.value:  # type: ignore[attr-defined]
+            if ev.event.type == "alarm.raised" and ev.event.severity == PerceivedSeverity.CRITICAL.value:
                 alert.add(alarm_id)
     with services().session_factory() as session:
         needed = [ev for ev in calls if not feed.has_rendered((ev.seq, scope))]
