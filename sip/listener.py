@@ -17,7 +17,7 @@ import logging
 import socket
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -183,7 +183,11 @@ class UasCore:
         self.clock = clock
         self.stats = ListenerStats()
         self.pike = FloodGuard(config.pike_requests, config.pike_window, config.pike_block)
-        self._answered: OrderedDict[tuple[str, ...], tuple[float, bytes]] = OrderedDict()
+        #: answers by transaction key (RFC 3261 §17.2.3), and by the exact datagram and its source
+        #: (``_raw_key``): a retransmission is byte-identical to its INVITE, so it is answered
+        #: without a parse (most of a retransmission's cost; in a storm's overload most datagrams
+        #: are retransmissions, and parsing each again deepened the overload)
+        self._answered: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
         #: called with the INVITE's receipt time (perf_counter_ns) once its answer is built (metrics)
         self.on_answer: Callable[[int], None] | None = None
 
@@ -197,10 +201,18 @@ class UasCore:
         # RFC 2543 peers: match on Call-ID, From tag, CSeq number (RFC 3261 §17.2.3 fallback)
         return ("2543", req.call_id, req.from_.params.get("tag") or "", str(req.cseq[0]))
 
-    def _remember(self, key: tuple[str, ...], data: bytes, now: float) -> None:
+    @staticmethod
+    def _raw_key(data: bytes, src: tuple[str, int]) -> tuple[int, tuple[str, int]]:
+        """The datagram's hash (SipHash, keyed per process: not forgeable from outside) and its
+        source; a collision would need two different INVITEs from one source to share 64 bits."""
+        return (hash(data), src)
+
+    def _remember(self, keys: Sequence[Hashable], data: bytes, now: float) -> None:
         cache = self._answered
-        cache[key] = (now + self.config.retransmission_ttl, data)
-        while len(cache) > self.config.retransmission_cache_size:
+        entry = (now + self.config.retransmission_ttl, data)
+        for key in keys:
+            cache[key] = entry
+        while len(cache) > self.config.retransmission_cache_size * 2:  # two keys an answer
             cache.popitem(last=False)
         # expire from the old end
         while cache:
@@ -209,7 +221,7 @@ class UasCore:
                 break
             cache.popitem(last=False)
 
-    def _cached(self, key: tuple[str, ...], now: float) -> bytes | None:
+    def _cached(self, key: Hashable, now: float) -> bytes | None:
         hit = self._answered.get(key)
         if hit is None or hit[0] <= now:
             return None
@@ -237,6 +249,11 @@ class UasCore:
             # §17.2.1): a stateless server absorbs it without paying for a parse (half the load)
             stats["ack"] += 1
             return None
+        raw_key = self._raw_key(data, src)
+        cached = self._cached(raw_key, now)
+        if cached is not None:
+            stats["retransmissions"] += 1
+            return cached
         try:
             msg = parse_message(data, stream=transport != "UDP", known_methods=KNOWN_METHODS)
         except SipError as exc:
@@ -309,7 +326,7 @@ class UasCore:
         out = self._reply(
             req, answer.status, answer.reason, src, contacts=answer.contacts, extra=answer.extra
         )
-        self._remember(key, out, now)
+        self._remember((key, raw_key), out, now)
         stats[f"answered_{answer.status}"] += 1
         if self.on_answer is not None:
             self.on_answer(received_ns)
