@@ -117,13 +117,14 @@ def group_alarms(
         previous = last.get(key)
         if newest <= (previous.through_seq if previous else 0):
             continue
+        if previous is not None and now - previous.at < settings.interval:
+            continue  # notified recently: the next one at the interval (asked before the window's
+            # query: in a storm most of 500 sites are inside their interval at each tick)
         window = _window(session, key, previous.through_seq if previous else 0, since)
         if window.first_at is None:
             continue
         if now - window.first_at < settings.wait:
             continue  # let the burst gather
-        if previous is not None and now - previous.at < settings.interval:
-            continue  # notified recently: the next one at the interval
         due.append((key, window))
     if not due:
         return []

@@ -31,6 +31,9 @@ from routing.models import CallRecord
 
 log = logging.getLogger(__name__)
 
+#: alarms escalated per transaction of the deadlines job
+ESCALATE_BATCH = 500
+
 
 @dataclass(frozen=True)
 class JobSettings:
@@ -142,7 +145,17 @@ class JobRunner:
         return f"{len(sent)} site notifications, {sum(g.total_raised for g in sent)} alarms raised in them"
 
     def deadlines(self, session: Session, now: datetime) -> str:
-        return f"{len(self.service.escalate_due(session))} escalated"
+        """Escalations in transactions of ``ESCALATE_BATCH``: in a blackout every stuck car's alarm
+        passes its deadline within seconds of the others, and one transaction of 100,000 loaded
+        alarms held the worker's memory at its peak (each batch is committed, so a failure later
+        in the tick keeps what was escalated before it)."""
+        total = 0
+        while True:
+            moved = len(self.service.escalate_due(session, limit=ESCALATE_BATCH))
+            total += moved
+            if moved < ESCALATE_BATCH:
+                return f"{total} escalated"
+            session.commit()
 
     def expiry(self, session: Session, now: datetime) -> str:
         shelves = self.service.expire_shelves(session)

@@ -232,9 +232,10 @@ class AlarmService:
 
     # ---- jobs --------------------------------------------------------------------------------------
 
-    def escalate_due(self, session: Session) -> list[Alarm]:
+    def escalate_due(self, session: Session, limit: int | None = None) -> list[Alarm]:
         """Escalate, once, each alarm whose acknowledgement deadline passed unacknowledged: it moves to
-        the next center of its call's targets (ASME A17.1: an alternate location)."""
+        the next center of its call's targets (ASME A17.1: an alternate location). At most ``limit``
+        of them, oldest first (the job takes a storm's in bounded transactions)."""
         now = self.clock()
         due = session.scalars(
             select(Alarm)
@@ -245,6 +246,7 @@ class AlarmService:
                 Alarm.escalations == 0,
             )
             .order_by(Alarm.id)
+            .limit(limit)
         ).all()
         for alarm in due:
             before = alarm.center_id

@@ -192,6 +192,44 @@ def test_a_critical_alarm_unacknowledged_at_45_s_is_escalated_exactly_once(sessi
     assert ev.note == f"not acknowledged within 45 s: moved to center {est['backup'].id}"
 
 
+def test_a_storm_of_due_alarms_escalates_in_bounded_transactions_each_once(
+    services, session, svc, est, clock, monkeypatch
+) -> None:
+    """The deadlines job takes ESCALATE_BATCH alarms per transaction (a blackout's 100,000 loaded at
+    once held the worker's memory at its peak) and goes on until none is due."""
+    import alarms.jobs as jobs
+
+    phones = [est["device"]] + [
+        f.device(session, est["site"].id, ani=f"+4930123456{n:02d}", trunk=est["trunk"].id) for n in range(6)
+    ]
+    session.commit()
+    svc.on_calls(
+        session,
+        [routed(est, clock, n, device_id=d.id, ani=d.ani) for n, d in enumerate(phones)],
+    )
+    session.commit()
+    clock.advance(seconds=45)
+    assert [a.id for a in svc.escalate_due(session, limit=3)] == [a.id for a in alarms(session)[:3]]
+    session.rollback()
+    monkeypatch.setattr(jobs, "ESCALATE_BATCH", 3)
+    commits: list[int] = []
+    real_commit = Session.commit
+
+    def counting_commit(self: Session) -> None:
+        commits.append(1)
+        real_commit(self)
+
+    monkeypatch.setattr(Session, "commit", counting_commit)
+    runner = jobs.JobRunner(services.session_factory, "w1", svc, jobs.JobSettings(), clock)
+    with services.session_factory() as s:
+        assert runner.deadlines(s, clock()) == "7 escalated"
+        assert len(commits) == 2  # after 3 and after 6; the 7th is committed by the job's caller
+        s.commit()
+    assert [(a.escalations, a.center_id) for a in alarms(session)] == [(1, est["backup"].id)] * 7
+    with services.session_factory() as s:
+        assert runner.deadlines(s, clock()) == "0 escalated"
+
+
 def test_an_acknowledged_alarm_is_never_escalated(session, svc, est, clock) -> None:
     svc.on_calls(session, [routed(est, clock)])
     session.commit()
