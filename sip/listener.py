@@ -17,7 +17,7 @@ import logging
 import socket
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -186,28 +186,30 @@ class UasCore:
         #: answers by transaction key (RFC 3261 §17.2.3), and by the exact datagram and its source
         #: (``_raw_key``): a retransmission is byte-identical to its INVITE, so it is answered
         #: without a parse (most of a retransmission's cost; in a storm's overload most datagrams
-        #: are retransmissions, and parsing each again deepened the overload)
-        self._answered: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
+        #: are retransmissions, and parsing each again deepened the overload). Keys are the
+        #: 64-bit hashes of what they match on (str and bytes hash with SipHash, keyed per process,
+        #: so no sender can aim at a collision; by chance one needs two live transactions among
+        #: ~10^5 to share 64 bits): a storm's 32 s of answers kept 250 bytes a key less.
+        self._answered: OrderedDict[int, tuple[float, bytes]] = OrderedDict()
         #: called with the INVITE's receipt time (perf_counter_ns) once its answer is built (metrics)
         self.on_answer: Callable[[int], None] | None = None
 
     # -- retransmission cache ---------------------------------------------------------------
     @staticmethod
-    def _key(req: Request) -> tuple[str, ...]:
+    def _key(req: Request) -> int:
         via = req.top_via
         branch = via.branch or ""
         if branch.startswith("z9hG4bK") and len(branch) > 7:
-            return (branch, via.host, str(via.port or ""), req.call_id)
+            return hash((branch, via.host, str(via.port or ""), req.call_id))
         # RFC 2543 peers: match on Call-ID, From tag, CSeq number (RFC 3261 §17.2.3 fallback)
-        return ("2543", req.call_id, req.from_.params.get("tag") or "", str(req.cseq[0]))
+        return hash(("2543", req.call_id, req.from_.params.get("tag") or "", str(req.cseq[0])))
 
     @staticmethod
-    def _raw_key(data: bytes, src: tuple[str, int]) -> tuple[int, tuple[str, int]]:
-        """The datagram's hash (SipHash, keyed per process: not forgeable from outside) and its
-        source; a collision would need two different INVITEs from one source to share 64 bits."""
-        return (hash(data), src)
+    def _raw_key(data: bytes, src: tuple[str, int]) -> int:
+        """The datagram with its source address."""
+        return hash((data, src))
 
-    def _remember(self, keys: Sequence[Hashable], data: bytes, now: float) -> None:
+    def _remember(self, keys: Sequence[int], data: bytes, now: float) -> None:
         cache = self._answered
         entry = (now + self.config.retransmission_ttl, data)
         for key in keys:
@@ -221,7 +223,7 @@ class UasCore:
                 break
             cache.popitem(last=False)
 
-    def _cached(self, key: Hashable, now: float) -> bytes | None:
+    def _cached(self, key: int, now: float) -> bytes | None:
         hit = self._answered.get(key)
         if hit is None or hit[0] <= now:
             return None
