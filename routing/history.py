@@ -44,14 +44,15 @@ class CallMemory:
         self.horizon = horizon
         self.per_key = per_key
         self.prune_every = prune_every
-        self._calls: dict[tuple[FloodScope, str], _Series] = {}
+        #: per scope, per key: one dict per scope, so 100,000 ANIs need no (scope, key) tuple each
+        self._calls: dict[FloodScope, dict[str, _Series]] = {scope: {} for scope in FloodScope}
         self._last: dict[int, tuple[float, int]] = {}
         self._notes = 0
 
     def recall(self, query: HistoryQuery, now: float) -> Recent:
         counts = {}
         for w in query.windows:
-            series = self._calls.get((w.scope, w.key))
+            series = self._calls[w.scope].get(w.key)
             counts[w.scope] = (series.count_since(now - w.seconds) if series is not None else 0) + 1
         last_center = age = None
         if query.device_id is not None and query.repeat_seconds > 0:
@@ -62,17 +63,18 @@ class CallMemory:
 
     def note(self, query: HistoryQuery, now: float, center_id: int | None) -> None:
         for w in query.windows:
-            self._append((w.scope, w.key), now, w.seconds)
+            self._append(w.scope, w.key, now, w.seconds)
         if query.device_id is not None and center_id is not None:
             self._last[query.device_id] = (now, center_id)
         self._notes += 1
         if self._notes % self.prune_every == 0:
             self.prune(now)
 
-    def _append(self, key: tuple[FloodScope, str], at: float, keep: float) -> None:
-        series = self._calls.get(key)
+    def _append(self, scope: FloodScope, key: str, at: float, keep: float) -> None:
+        calls = self._calls[scope]
+        series = calls.get(key)
         if series is None:
-            series = self._calls[key] = _Series()
+            series = calls[key] = _Series()
         series.add(at, at - keep, self.per_key)
 
     def seed(self, calls: Iterable[SeedRow]) -> int:
@@ -80,11 +82,11 @@ class CallMemory:
         n = 0
         for at, ani, site_id, trunk_id, device_id, center_id in calls:
             if ani:
-                self._append((FloodScope.ANI, ani), at, self.horizon)
+                self._append(FloodScope.ANI, ani, at, self.horizon)
             if site_id is not None:
-                self._append((FloodScope.SITE, str(site_id)), at, self.horizon)
+                self._append(FloodScope.SITE, str(site_id), at, self.horizon)
             if trunk_id is not None:
-                self._append((FloodScope.TRUNK, str(trunk_id)), at, self.horizon)
+                self._append(FloodScope.TRUNK, str(trunk_id), at, self.horizon)
             if device_id is not None and center_id is not None:
                 prev = self._last.get(device_id)
                 if prev is None or prev[0] <= at:
@@ -94,11 +96,14 @@ class CallMemory:
 
     def prune(self, now: float) -> None:
         cutoff = now - self.horizon
-        self._calls = {k: v for k, v in self._calls.items() if v.last >= cutoff}
+        self._calls = {
+            scope: {k: v for k, v in calls.items() if v.last >= cutoff}
+            for scope, calls in self._calls.items()
+        }
         self._last = {k: v for k, v in self._last.items() if v[0] >= cutoff}
 
     def __len__(self) -> int:
-        return len(self._calls)
+        return sum(len(calls) for calls in self._calls.values())
 
 
 class _Series:

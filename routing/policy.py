@@ -219,7 +219,10 @@ def history_query(snap: Snapshot, ani: str | None, trunk: TrunkEntry | None) -> 
     by_ani, by_site, by_trunk = snap.flood_limits(device.kind if routed and device is not None else None)
     windows = []
     if ani and by_ani is not None:
-        windows.append(Window(FloodScope.ANI, ani, by_ani.window_seconds))
+        # the snapshot's own string where there is one: the memory of 100,000 ANIs keys on it
+        windows.append(
+            Window(FloodScope.ANI, device.ani if device is not None else ani, by_ani.window_seconds)
+        )
     if routed and device is not None and by_site is not None:
         windows.append(Window(FloodScope.SITE, str(device.site_id), by_site.window_seconds))
     if trunk is not None and by_trunk is not None:
