@@ -44,13 +44,13 @@ class Handler:
         return Answer(302, "Moved Temporarily", ((f"sip:center{len(self.calls)}@127.0.0.1:5070", 1.0),))
 
     def on_options(self, req: Request, src: tuple[str, int]) -> None:
-        pass
+        raise AssertionError("these tests send INVITEs only")
 
     def begin_batch(self) -> None:
-        pass
+        raise AssertionError("the listener batches calls, never UasCore")
 
     def end_batch(self) -> None:
-        pass
+        raise AssertionError("the listener batches calls, never UasCore")
 
 
 @pytest.fixture
