@@ -7,7 +7,7 @@ hosts) answer a scrape alike: no ``PROMETHEUS_MULTIPROC_DIR`` is needed, and not
 process memory. Cheap queries only, so that a scrape stays fast with millions of call and delivery
 rows: no count over ``calls``; the outbox head is the one-row ``outbox_sequence``; the oldest event
 of a backlog is one row by the unique ``seq`` index; deliveries are counted per sink and state
-(``ix_deliveries_due``), where only the pending and dead rows are walked (delivered ones, the
+(``ix_deliveries_queue``), where only the pending and dead rows are walked (delivered ones, the
 millions, never); open alarms through the partial index on ``state != 'closed'``.
 May import every package (a leaf, see ``ops``).
 """

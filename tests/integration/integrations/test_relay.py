@@ -329,7 +329,7 @@ def test_a_claim_over_a_storms_backlog_takes_the_head_of_each_key_without_a_quad
     millions of rows by join filter here, and 45 million in a 7,725-row storm: 25 s a claim)."""
     import json
 
-    from sqlalchemy import func, insert, text
+    from sqlalchemy import insert, text
 
     sink = webhook(session, receiver)
     now = utcnow()
@@ -361,14 +361,13 @@ def test_a_claim_over_a_storms_backlog_takes_the_head_of_each_key_without_a_quad
         {"s": sink.id},
     )
     session.commit()
-    heads = r.head_seqs(session, sink.id, r.HEADS_PAGE)
-    assert heads == list(range(1, 301))
+    heads = r.heads(session, sink.id, utcnow(), r.HEADS_PAGE)
+    seq_of = dict(session.execute(select(Delivery.id, Delivery.seq)).all())
+    assert [seq_of[i] for i in heads] == list(range(1, 301))
     plans = []
     for stmt in (
-        select(func.min(Delivery.seq))
-        .where(Delivery.sink_id == sink.id, Delivery.state == PENDING)
-        .group_by(Delivery.order_key),
-        r.claim_statement(sink.id, utcnow(), heads, 200).with_only_columns(Delivery.id),
+        r.walk_statement(sink.id, -1),
+        r.claim_statement(heads[:200]),
     ):
         sql = stmt.compile(session.connection(), compile_kwargs={"literal_binds": True})
         plans.append(session.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one())
@@ -381,3 +380,40 @@ def test_a_claim_over_a_storms_backlog_takes_the_head_of_each_key_without_a_quad
     for plan in plans:
         doc = plan if isinstance(plan, list) else json.loads(plan)
         assert removed(doc[0]["Plan"]) < 2 * len(rows), json.dumps(doc[0]["Plan"])[:2000]
+
+
+def test_the_claims_walk_pages_past_a_key_whose_head_waits_and_keeps_each_keys_order(
+    services, session, receiver
+) -> None:
+    """Pages of two rows: device 1's five events fill the first pages while its first one is in
+    backoff; the walk goes on to device 2's, takes none of device 1's later ones, and takes device
+    1's head first once it is due."""
+    from sqlalchemy import insert
+
+    sink = webhook(session, receiver)
+    now = utcnow()
+    rows = [
+        {
+            "sink_id": sink.id,
+            "seq": seq,
+            "event_id": f"00000000-0000-0000-0000-{seq:012d}",
+            "event_type": "call.routed",
+            "order_key": r.order_key(device, 1),
+            "state": PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now + timedelta(minutes=5) if seq == 1 else now,
+            "last_error": "",
+        }
+        for seq, device in [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 2), (7, 2), (8, 3)]
+    ]
+    session.execute(insert(Delivery), rows)
+    session.commit()
+    seq_of = dict(session.execute(select(Delivery.id, Delivery.seq)).all())
+
+    def heads(at, limit):
+        return [seq_of[i] for i in r.heads(session, sink.id, at, limit=limit, page=2)]
+
+    assert heads(now, 10) == [6, 8]
+    assert heads(now, 1) == [6]
+    assert heads(now + timedelta(minutes=6), 10) == [1, 6, 8]
