@@ -1,6 +1,10 @@
-"""The background process: SIP listener, registry snapshot refresher, the supervised call recorder
-process (``python worker.py --recorder FD`` is its entry point; it raises the alarms of the calls it
-records and runs the supervision jobs on APScheduler) and the worker's health row.
+"""The background process: SIP listener, registry snapshot refresher, two supervised child
+processes and the worker's health row. The call recorder (``python worker.py --recorder FD``) drains
+the call journal into the database, raises the alarms of the calls it records and runs the
+supervision jobs on APScheduler; the event relay (``python worker.py --relay FD``) delivers the outbox
+to MQTT, SNMP, webhooks and the VMS. Each has its own interpreter: neither takes the GIL from the
+SIP loop, nor from the other (in one process the relay got 16 % of a storm's CPU beside the recorder
+and the jobs).
 
 ``python worker.py`` runs until SIGTERM or SIGINT, then stops listening, has the recorder drain the
 call journal (what a deadline or an absent database leaves stays in the journal for the next start)
@@ -27,10 +31,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alarms.jobs import JobRunner, JobSettings, build_scheduler
@@ -43,7 +49,7 @@ from integrations.sinks import apply_sinks_file
 from ops.logs import configure_logging
 from ops.sipmetrics import CallMetrics, MetricsServer, WorkerParts
 from registry.db import utcnow
-from routing.health import RecorderState, SnapshotSource, WorkerReport, record_worker_status
+from routing.health import ChildState, SnapshotSource, WorkerReport, record_worker_status
 from routing.history import CallMemory
 from routing.journal import JournalWriter, checkpoint_name, instance_digest
 from routing.queries import recent_calls
@@ -58,7 +64,7 @@ log = logging.getLogger("anigate.worker")
 #: the whole stop of the worker; past it, every thread's stack is printed, the recorder killed and the
 #: worker ends (faulthandler ends it a second later even if no Python code can run any more)
 STOP_DEADLINE = 8.5
-#: how long the worker waits for the recorder's last drain before it kills it
+#: how long the worker waits for a child's last round (the recorder's drain) before it kills it
 RECORDER_STOP_TIMEOUT = 6.0
 #: the recorder drains for at most this long once told to stop (checked between batches); SIGALRM
 #: ends it after the hard deadline whatever it is doing
@@ -67,7 +73,7 @@ RECORDER_HARD_DEADLINE = 7
 #: a signal this soon after the first is the same stop request: a signal to the process group reaches
 #: the worker directly and again through scripts/run.sh
 REPEAT_GRACE = 1.0
-#: how often the supervisor looks at the recorder, and the worker writes its health row
+#: how often a supervisor looks at its child, and the worker writes its health row
 WATCH_INTERVAL = 0.25
 STATUS_INTERVAL = 2.0
 #: how often calls held while the journal fails are tried again when no new call comes
@@ -112,17 +118,18 @@ def job_settings(settings: Settings) -> JobSettings:
     )
 
 
-# --- the recorder process ------------------------------------------------------------------------
+# --- the child processes: recorder and relay --------------------------------------------------------
 
 
-class RecorderStop:
-    """What ends the recorder process: SIGTERM or SIGINT (a signal to the process group reaches it
-    directly), a byte on the control pipe (the worker asks), EOF on it (the worker died, even by
-    SIGKILL), or a new parent. A watcher thread sees each of them at once, even while the main thread
-    is stuck inside the database driver, and arms SIGALRM: whatever the drain is doing, the process
-    ends ``RECORDER_HARD_DEADLINE`` seconds later. A second signal ends it at once (the default
-    action). Either is safe: the checkpoint commits with the rows, so an interrupted batch is stored
-    again on the next start."""
+class ChildStop:
+    """What ends a child process (recorder or relay): SIGTERM or SIGINT (a signal to the process
+    group reaches it directly), a byte on the control pipe (the worker asks), EOF on it (the worker
+    died, even by SIGKILL), or a new parent. A watcher thread sees each of them at once, even while
+    the main thread is stuck inside the database driver, and arms SIGALRM: whatever the child is
+    doing, it ends ``RECORDER_HARD_DEADLINE`` seconds later. A second signal ends it at once (the
+    default action). Either is safe: the recorder's checkpoint commits with the rows, so an
+    interrupted batch is stored again on the next start; a delivery the relay was sending stays
+    claimed until its claim expires and is sent again (at least once)."""
 
     def __init__(self, control_fd: int):
         self.control_fd = control_fd
@@ -154,8 +161,9 @@ class RecorderStop:
         signal.alarm(RECORDER_HARD_DEADLINE)
         self._requested.set()
 
-    def wait(self, timeout: float) -> bool:
-        """Wait at most ``timeout`` seconds for a stop request; True once there is one."""
+    def wait(self, timeout: float | None) -> bool:
+        """Wait at most ``timeout`` seconds (None: until there is one) for a stop request; True once
+        there is one."""
         return self._requested.wait(timeout)
 
 
@@ -166,7 +174,7 @@ def run_recorder(settings: Settings, control_fd: int) -> int:
     # the recorder catches up afterwards, instead of taking CPU from calls waiting for their 302.
     os.nice(10)
     configure_logging(settings, "recorder")
-    stop = RecorderStop(control_fd)
+    stop = ChildStop(control_fd)
     services = build_services(settings)
     assert settings.journal_dir is not None
     log.info("recording the calls of %s", settings.journal_dir)
@@ -187,24 +195,46 @@ def run_recorder(settings: Settings, control_fd: int) -> int:
         runner = JobRunner(services.session_factory, name, services.alarms, job_settings(settings))
         scheduler = build_scheduler(runner)
         scheduler.start()
-    # and the outbox relay: events out to MQTT, SNMP, webhooks and the VMS, off the SIP loop too
-    relay = start_relay(settings, services.session_factory) if settings.relay else None
     try:
         recorder.run(stop.wait)
         log.info("stopping (%s): draining the journal", stop.reason)
-        if relay is not None:  # each sink ends its round and says goodbye (MQTT: service offline)
-            relay.stop(timeout=2.0)
-            relay = None
         if scheduler is not None:  # a running job finishes its tick (well under a second)
             scheduler.shutdown(wait=True)
             scheduler = None
         drained = recorder.drain_for(RECORDER_DRAIN_SECONDS)
         log.info("stopped: %d calls recorded%s", recorder.recorded, "" if drained else ", the rest journaled")
     finally:
-        if relay is not None:
-            relay.stop(timeout=1.0)
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        services.close()
+    return 0
+
+
+def run_relay(settings: Settings, control_fd: int) -> int:
+    """Entry point of the relay process: delivers the outbox to every enabled sink until stopped.
+    Niced like the recorder: in a storm the outbox absorbs the burst and the relay catches up, the
+    SIP loop keeps its core."""
+    os.nice(10)
+    configure_logging(settings, "relay")
+    stop = ChildStop(control_fd)
+    services = build_services(settings)
+    relay = None
+    try:
+        log.info("relaying the outbox")
+        backoff = RestartPolicy(initial=1.0)
+        while not stop.wait(0):
+            try:  # the database may be away at start: the events wait in the outbox meanwhile
+                relay = start_relay(settings, services.session_factory)
+                break
+            except SQLAlchemyError as exc:
+                delay = backoff.delay(0)
+                log.warning("cannot read the sinks yet (%s); retrying in %.0f s", exc, delay)
+                stop.wait(delay)
+        stop.wait(None)
+        log.info("stopping (%s)", stop.reason)
+    finally:
+        if relay is not None:  # each sink ends its round and says goodbye (MQTT: service offline)
+            relay.stop(timeout=2.0)
         services.close()
     return 0
 
@@ -244,7 +274,7 @@ def start_relay(settings: Settings, factory: sessionmaker[Session]) -> Relay | N
     return relay
 
 
-# --- supervision of the recorder, from the worker's event loop -------------------------------------
+# --- supervision of the children, from the worker's event loop --------------------------------------
 
 
 class RestartPolicy:
@@ -276,22 +306,56 @@ def describe_exit(code: int) -> str:
         return f"killed by signal {-code}"
 
 
-class RecorderSupervisor:
-    """Runs the recorder process and starts it again when it dies (at ERROR in the log, with backoff),
-    and reports its state for the health row. Never blocks the event loop: spawns run in a thread, a
-    death is noticed by a non-blocking ``waitpid`` every ``WATCH_INTERVAL``, and the stop request is a
-    byte on a pipe (no lock shared with the child, which a killed child could leave held)."""
+@dataclass(frozen=True)
+class ChildRole:
+    """One kind of child process: its name in the log, its command-line flag, what goes on while it
+    is down and what becomes of its unfinished work when it is killed."""
+
+    label: str
+    flag: str
+    meanwhile: str
+    unfinished: str
+
+
+RECORDER = ChildRole(
+    "call recorder",
+    "--recorder",
+    meanwhile="calls go on into the journal",
+    unfinished="its calls stay in the journal for the next start",
+)
+RELAY = ChildRole(
+    "event relay",
+    "--relay",
+    meanwhile="events wait in the outbox",
+    unfinished="what it was sending goes out again once its claim expires",
+)
+
+
+def child_command(role: ChildRole) -> list[str]:
+    """``python worker.py --recorder`` or ``--relay``; the supervisor appends the control pipe's fd."""
+    return [sys.executable, str(Path(__file__).resolve()), role.flag]
+
+
+class ChildSupervisor:
+    """Runs one child process (``label``: "call recorder", "event relay") and starts it again when it
+    dies (at ERROR in the log, saying what goes on meanwhile, with backoff), and reports its state for
+    the health row. Never blocks the event loop: spawns run in a thread, a death is noticed by a
+    non-blocking ``waitpid`` every ``WATCH_INTERVAL``, and the stop request is a byte on a pipe (no
+    lock shared with the child, which a killed child could leave held)."""
 
     def __init__(
         self,
-        command: list[str],
+        role: ChildRole,
+        command: list[str] | None = None,
         policy: RestartPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.command = command
+        self.role = role
+        self.label = role.label
+        self.command = command or child_command(role)
         self.policy = policy or RestartPolicy()
         self.clock = clock
-        self.state = RecorderState.DOWN
+        self.state = ChildState.DOWN
         self.restarts = 0
         self.last_error = ""
         self.proc: subprocess.Popen[bytes] | None = None
@@ -333,15 +397,14 @@ class RecorderSupervisor:
         await self._start_child()
         if self.proc is None:  # the worker is stopping already
             return
-        self.state = RecorderState.RUNNING
-        log.info("call recorder started (pid %s)", self.pid)
-        self._task = asyncio.create_task(self._supervise(), name="recorder-supervisor")
+        self.state = ChildState.RUNNING
+        log.info("%s started (pid %s)", self.label, self.pid)
+        self._task = asyncio.create_task(self._supervise(), name=f"{self.label} supervisor")
         self._task.add_done_callback(self._supervision_ended)
 
-    @staticmethod
-    def _supervision_ended(task: asyncio.Task[None]) -> None:
+    def _supervision_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            log.error("recorder supervision failed: the recorder is unwatched", exc_info=task.exception())
+            log.error("%s supervision failed: it is unwatched", self.label, exc_info=task.exception())
 
     def _close_control(self) -> None:
         if self._control >= 0:
@@ -358,15 +421,16 @@ class RecorderSupervisor:
                 return
             ran_for = self.clock() - self._started
             delay = self.policy.delay(ran_for)
-            self.state = RecorderState.RESTARTING
+            self.state = ChildState.RESTARTING
             self.last_error = f"{describe_exit(code)} after {ran_for:.0f} s"
             self.on_change()
             log.error(
-                "call recorder (pid %d) died: %s after %.1f s; calls go on into the journal; "
-                "starting it again in %.1f s",
+                "%s (pid %d) died: %s after %.1f s; %s; starting it again in %.1f s",
+                self.label,
                 self.proc.pid,
                 describe_exit(code),
                 ran_for,
+                self.role.meanwhile,
                 delay,
             )
             while True:
@@ -375,24 +439,25 @@ class RecorderSupervisor:
                     await self._start_child()
                     break
                 except OSError as exc:
-                    self.state = RecorderState.DOWN
+                    self.state = ChildState.DOWN
                     self.last_error = f"cannot start: {exc}"
                     self.on_change()
                     delay = self.policy.delay(0)
-                    log.error("cannot start the call recorder (%s); trying again in %.1f s", exc, delay)
+                    log.error("cannot start the %s (%s); trying again in %.1f s", self.label, exc, delay)
             if self._stopping:
                 return
             self.restarts += 1
-            self.state = RecorderState.RUNNING
+            self.state = ChildState.RUNNING
             self.on_change()
-            log.warning("call recorder started again (pid %s, restart %d)", self.pid, self.restarts)
+            log.warning("%s started again (pid %s, restart %d)", self.label, self.pid, self.restarts)
 
     def stopping(self) -> None:
-        """No more restarts from now on: the worker is stopping (the recorder may exit any moment)."""
+        """No more restarts from now on: the worker is stopping (the child may exit any moment)."""
         self._stopping = True
 
     async def stop(self, timeout: float = RECORDER_STOP_TIMEOUT) -> int | None:
-        """Ask the recorder to drain and exit; kill it after ``timeout`` (the journal keeps the rest)."""
+        """Ask the child to finish (the recorder drains) and exit; kill it after ``timeout`` (the
+        journal and the outbox keep the rest)."""
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
@@ -401,7 +466,7 @@ class RecorderSupervisor:
         if self._spawning is not None:  # a start under way completes before the stop goes on
             with contextlib.suppress(Exception):
                 await self._spawning
-        self.state = RecorderState.DOWN
+        self.state = ChildState.DOWN
         proc = self.proc
         if proc is None:
             return None
@@ -414,10 +479,11 @@ class RecorderSupervisor:
             await asyncio.sleep(0.05)
         if proc.poll() is None:
             log.error(
-                "call recorder (pid %d) did not stop within %.0f s; killing it (its calls stay in the "
-                "journal for the next start)",
+                "%s (pid %d) did not stop within %.0f s; killing it (%s)",
+                self.label,
                 proc.pid,
                 timeout,
+                self.role.unfinished,
             )
             proc.kill()
             await asyncio.to_thread(proc.wait, 5)
@@ -442,10 +508,11 @@ class StatusReporter:
         self,
         factory: sessionmaker[Session],
         worker: str,
-        supervisor: RecorderSupervisor,
+        supervisor: ChildSupervisor,
         journal_dir: Path,
         interval: float = STATUS_INTERVAL,
         *,
+        relay: ChildSupervisor | None = None,
         server: SipServer | None = None,
         handler: RedirectService | None = None,
         refresher: KeepingRefresher | None = None,
@@ -453,6 +520,7 @@ class StatusReporter:
         self.factory = factory
         self.worker = worker
         self.supervisor = supervisor
+        self.relay = relay
         self.journal_dir = journal_dir
         self.interval = interval
         self.server = server
@@ -464,7 +532,7 @@ class StatusReporter:
         self._thread = threading.Thread(target=self._run, name="worker-status", daemon=True)
 
     def report(self) -> WorkerReport:
-        sup, handler, refresher = self.supervisor, self.handler, self.refresher
+        sup, relay, handler, refresher = self.supervisor, self.relay, self.handler, self.refresher
         held_since = handler.held_since if handler is not None else None
         from_disk = refresher.from_disk if refresher is not None else None
         return WorkerReport(
@@ -473,7 +541,7 @@ class StatusReporter:
             pid=os.getpid(),
             started_at=self.started_at,
             recorder_state=sup.state,
-            recorder_pid=sup.pid if sup.state == RecorderState.RUNNING else None,
+            recorder_pid=sup.pid if sup.state == ChildState.RUNNING else None,
             recorder_restarts=sup.restarts,
             recorder_last_error=sup.last_error,
             sip_listening=self.server is not None and self.server.listening,
@@ -485,6 +553,10 @@ class StatusReporter:
             snapshot_taken_at=(
                 from_disk.taken_at if from_disk is not None else refresher.taken_at if refresher else None
             ),
+            relay_state=relay.state if relay is not None else ChildState.OFF,
+            relay_pid=relay.pid if relay is not None and relay.state == ChildState.RUNNING else None,
+            relay_restarts=relay.restarts if relay is not None else 0,
+            relay_last_error=relay.last_error if relay is not None else "",
         )
 
     def write(self) -> None:
@@ -561,21 +633,20 @@ async def retry_held(handler: RedirectService, every: float = HELD_RETRY_INTERVA
             handler.retry_held()
 
 
-def recorder_command() -> list[str]:
-    return [sys.executable, str(Path(__file__).resolve()), "--recorder"]
-
-
 async def serve(settings: Settings) -> None:
     # signals first: a SIGTERM that arrives while starting must still mean "stop gracefully"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    supervisor = RecorderSupervisor(recorder_command())
+    supervisor = ChildSupervisor(RECORDER)
+    relay = ChildSupervisor(RELAY) if settings.relay else None
+    children = [supervisor] if relay is None else [supervisor, relay]
     first_signal: list[float] = []
 
     def overrun() -> None:
         log.error("the stop overran %.1f s: exiting now; unrecorded calls stay in the journal", STOP_DEADLINE)
         faulthandler.dump_traceback(all_threads=True)
-        supervisor.kill()
+        for child in children:
+            child.kill()
         os._exit(1)
 
     def on_signal(sig: signal.Signals) -> None:
@@ -587,11 +658,13 @@ async def serve(settings: Settings) -> None:
             watchdog.daemon = True  # a normal exit does not wait for it
             watchdog.start()
             faulthandler.dump_traceback_later(STOP_DEADLINE + 1, exit=True)
-            supervisor.stopping()
+            for child in children:
+                child.stopping()
             stop.set()
         elif now - first_signal[0] >= REPEAT_GRACE:
             log.warning("%s again: exiting now; unrecorded calls stay in the journal", sig.name)
-            supervisor.kill()
+            for child in children:
+                child.kill()
             os._exit(1)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -629,6 +702,9 @@ async def serve(settings: Settings) -> None:
     # the recorder drains the journal into the database in its own process (no GIL shared with SIP);
     # it reads the same environment, hence the same settings
     await supervisor.start()
+    # the relay delivers the outbox to the sinks in a third process (MQTT, SNMP, webhooks, the VMS)
+    if relay is not None:
+        await relay.start()
     refresher.start()
     history = CallMemory()
     try:  # repeat callers and call floods survive a restart
@@ -650,7 +726,8 @@ async def serve(settings: Settings) -> None:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     await server.start()
-    metrics = start_metrics(settings, WorkerParts(server, CallMetrics(), handler, supervisor, refresher))
+    parts = WorkerParts(server, CallMetrics(), handler, recorder=supervisor, refresher=refresher, relay=relay)
+    metrics = start_metrics(settings, parts)
     name = f"{socket.gethostname()}:{settings.sip_host}:{server.port}"
     reporter = StatusReporter(
         services.session_factory,
@@ -660,8 +737,10 @@ async def serve(settings: Settings) -> None:
         server=server,
         handler=handler,
         refresher=refresher,
+        relay=relay,
     )
-    supervisor.on_change = reporter.poke
+    for child in children:
+        child.on_change = reporter.poke
     reporter.start()
     retrying = asyncio.create_task(retry_held(handler), name="journal-held-retry")
     print(f"READY {settings.sip_host} {server.port}", flush=True)
@@ -682,27 +761,33 @@ async def serve(settings: Settings) -> None:
             handler.lost,
         )
     journal.close()  # the last call is journaled: the recorder's drain takes all
-    _, code, _ = await asyncio.gather(
+    _, code, relay_code, _ = await asyncio.gather(
         asyncio.to_thread(refresher.stop),
         supervisor.stop(),
+        relay.stop() if relay is not None else asyncio.sleep(0),
         asyncio.to_thread(metrics.stop) if metrics is not None else asyncio.sleep(0),
     )
     await asyncio.to_thread(reporter.stop)
     services.close()
     log.info(
-        "stopped in %.2f s (recorder %s)",
+        "stopped in %.2f s (recorder %s, relay %s)",
         time.monotonic() - t0,
         "not running" if code is None else describe_exit(code),
+        "not running" if relay_code is None else describe_exit(relay_code),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="anigate worker: SIP listener and call recorder")
+    parser = argparse.ArgumentParser(description="anigate worker: SIP, call recorder, event relay")
     parser.add_argument("--recorder", metavar="FD", type=int, help="run as the call recorder process")
+    parser.add_argument("--relay", metavar="FD", type=int, help="run as the event relay process")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    if args.recorder is not None:
-        code = run_recorder(settings, args.recorder)
+    if args.recorder is not None or args.relay is not None:
+        if args.recorder is not None:
+            code = run_recorder(settings, args.recorder)
+        else:
+            code = run_relay(settings, args.relay)
         # everything is committed: skip tearing the interpreter down (most of a second on a busy
         # machine, inside the 10 s a stop may take)
         logging.shutdown()

@@ -212,8 +212,16 @@ class Sampler(threading.Thread):
         self.stop = threading.Event()
 
     def processes(self) -> dict[str, int]:
-        kids = _children(self.worker_pid)
-        return {"worker (SIP)": self.worker_pid, **{f"recorder (pid {k})": k for k in kids}}
+        """The worker and its children by role (``worker.py --recorder``, ``--relay``)."""
+        named = {"worker (SIP)": self.worker_pid}
+        for kid in _children(self.worker_pid):
+            try:
+                args = Path(f"/proc/{kid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            role = "relay" if b"--relay" in args else "recorder" if b"--recorder" in args else "child"
+            named[f"{role} (pid {kid})"] = kid
+        return named
 
     def take(self) -> Sample:
         with self.engine.connect() as conn:

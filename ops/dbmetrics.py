@@ -1,6 +1,6 @@
 """Prometheus metrics read from the database at scrape time, for the web app's ``/metrics``: the
 outbox and each sink's backlog, retries and dead letters, each worker's journal backlog and
-recorder, and the open alarms by state and severity.
+recorder and relay, and the open alarms by state and severity.
 
 Every figure is a fact of the shared database, so both gunicorn processes (or any number of web
 hosts) answer a scrape alike: no ``PROMETHEUS_MULTIPROC_DIR`` is needed, and nothing is counted in
@@ -32,7 +32,7 @@ from integrations.models import DEAD, PENDING, Delivery, SinkConfig
 from registry.db import utcnow
 from registry.models import OutboxEvent
 from registry.outbox import head
-from routing.health import RecorderState
+from routing.health import ChildState
 from routing.models import WorkerStatus
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,16 @@ class DatabaseCollector(Collector):
             "Restarts of the worker's call recorder since it started",
             labels=labels,
         )
+        relay_up = GaugeMetricFamily(
+            "anigate_worker_relay_up",
+            "1 when the worker's last status says its event relay runs (absent: it runs none)",
+            labels=labels,
+        )
+        relay_restarts = GaugeMetricFamily(
+            "anigate_worker_relay_restarts",
+            "Restarts of the worker's event relay since it started",
+            labels=labels,
+        )
         rows = session.execute(
             select(
                 WorkerStatus.worker,
@@ -165,14 +175,19 @@ class DatabaseCollector(Collector):
                 WorkerStatus.recorder_state,
                 WorkerStatus.recorder_restarts,
                 WorkerStatus.journal_backlog_bytes,
+                WorkerStatus.relay_state,
+                WorkerStatus.relay_restarts,
             )
         ).all()
-        for worker, heartbeat_at, state, n_restarts, backlog_bytes in rows:
+        for worker, heartbeat_at, state, n_restarts, backlog_bytes, relay, n_relay in rows:
             backlog.add_metric([worker], backlog_bytes)
             beat.add_metric([worker], _age(now, heartbeat_at))
-            up.add_metric([worker], 1 if state == RecorderState.RUNNING else 0)
+            up.add_metric([worker], 1 if state == ChildState.RUNNING else 0)
             restarts.add_metric([worker], n_restarts)
-        yield from (backlog, beat, up, restarts)
+            if relay != ChildState.OFF:
+                relay_up.add_metric([worker], 1 if relay == ChildState.RUNNING else 0)
+                relay_restarts.add_metric([worker], n_relay)
+        yield from (backlog, beat, up, restarts, relay_up, relay_restarts)
 
     def _alarms(self, session: Session) -> Iterator[Any]:
         counts = session.execute(

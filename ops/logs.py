@@ -2,7 +2,7 @@
 or one JSON object a line (``json``), written by python-json-logger.
 
 A JSON line carries ``time`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, ``process``
-(``worker``, ``recorder`` or ``web``), ``call_id`` (the SIP Call-ID) when the line concerns a call
+(``worker``, ``recorder``, ``relay`` or ``web``), ``call_id`` (the SIP Call-ID) when the line concerns a call
 (the code passes it as ``extra={"call_id": ...}``), any other ``extra`` and ``exc_info`` with the
 traceback. Like ``logging.basicConfig`` it does nothing when the root logger has handlers already
 (a second ``create_app``, pytest's capture).
@@ -21,6 +21,7 @@ from config import Settings
 TEXT_FORMATS = {
     "worker": "%(asctime)s %(levelname)s %(name)s: %(message)s",
     "recorder": "%(asctime)s %(levelname)s recorder: %(message)s",
+    "relay": "%(asctime)s %(levelname)s relay: %(message)s",
     "web": logging.BASIC_FORMAT,
 }
 
@@ -36,7 +37,8 @@ def json_formatter(process: str) -> logging.Formatter:
 
 
 def configure_logging(settings: Settings, process: str) -> None:
-    """Set up the root logger of ``process`` (``worker``, ``recorder``, ``web``) from ``settings``."""
+    """Set up the root logger of ``process`` (``worker``, ``recorder``, ``relay``, ``web``) from
+    ``settings``."""
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(json_formatter(process))

@@ -135,8 +135,10 @@ class WorkerParts:
     server: SipServer
     calls: CallMetrics
     handler: RedirectService | None = None
-    #: the recorder's supervisor (``worker.RecorderSupervisor``: ``state`` and ``restarts``)
+    #: the recorder's supervisor (``worker.ChildSupervisor``: ``state`` and ``restarts``)
     recorder: Any = None
+    #: the event relay's supervisor, when this worker runs one
+    relay: Any = None
     #: the snapshot refresher (``routing.snapshot_file.KeepingRefresher``)
     refresher: Any = None
 
@@ -259,6 +261,17 @@ class SipCollector(Collector):
                 "anigate_recorder_restarts",
                 "Restarts of the call recorder process after it died",
                 value=parts.recorder.restarts,
+            )
+        if parts.relay is not None:
+            yield GaugeMetricFamily(
+                "anigate_relay_up",
+                "1 while the event relay process runs",
+                value=1 if str(parts.relay.state) == "running" else 0,
+            )
+            yield CounterMetricFamily(
+                "anigate_relay_restarts",
+                "Restarts of the event relay process after it died",
+                value=parts.relay.restarts,
             )
 
 

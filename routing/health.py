@@ -24,14 +24,17 @@ HEARTBEAT_MAX_AGE = 10.0
 DEFAULT_BACKLOG_MAX_BYTES = 50 << 20
 
 
-class RecorderState(StrEnum):
-    """The call recorder process as its worker sees it."""
+class ChildState(StrEnum):
+    """A child process of the worker (the call recorder, the event relay) as its worker sees it."""
 
     RUNNING = "running"
-    #: it died; the worker starts it again after a backoff (calls still go to the journal)
+    #: it died; the worker starts it again after a backoff (calls still go to the journal, events
+    #: wait in the outbox)
     RESTARTING = "restarting"
     #: not started, cannot be started, or stopped with the worker
     DOWN = "down"
+    #: not run by this worker by configuration (the relay with ``ANIGATE_RELAY=0``)
+    OFF = "off"
 
 
 class SnapshotSource(StrEnum):
@@ -51,7 +54,7 @@ class WorkerReport:
     host: str
     pid: int
     started_at: datetime
-    recorder_state: RecorderState
+    recorder_state: ChildState
     recorder_pid: int | None
     recorder_restarts: int
     recorder_last_error: str
@@ -64,6 +67,11 @@ class WorkerReport:
     calls_lost: int = 0
     snapshot_source: SnapshotSource = SnapshotSource.DATABASE
     snapshot_taken_at: datetime | None = None
+    #: the event relay process, supervised like the recorder
+    relay_state: ChildState = ChildState.OFF
+    relay_pid: int | None = None
+    relay_restarts: int = 0
+    relay_last_error: str = ""
 
 
 def journal_backlog(
@@ -100,6 +108,10 @@ def record_worker_status(
     row.calls_lost = report.calls_lost
     row.snapshot_source = report.snapshot_source.value
     row.snapshot_taken_at = report.snapshot_taken_at
+    row.relay_state = report.relay_state.value
+    row.relay_pid = report.relay_pid
+    row.relay_restarts = report.relay_restarts
+    row.relay_last_error = report.relay_last_error
 
 
 def worker_statuses(session: Session) -> list[WorkerStatus]:
@@ -109,9 +121,9 @@ def worker_statuses(session: Session) -> list[WorkerStatus]:
 @dataclass(frozen=True)
 class Readiness:
     """``ready`` when some worker's heartbeat is fresh, every fresh worker is healthy (SIP listener
-    bound, recorder running, journal backlog within its bound, no call held unjournaled, answering
-    from the live registry snapshot) and every enabled MQTT sink is connected; ``reasons`` names each
-    failed check."""
+    bound, recorder running, its relay running unless it runs none, journal backlog within its
+    bound, no call held unjournaled, answering from the live registry snapshot) and every enabled
+    MQTT sink is connected; ``reasons`` names each failed check."""
 
     ready: bool
     reasons: list[str]
@@ -127,8 +139,10 @@ def worker_faults(row: WorkerStatus, backlog_max_bytes: int = DEFAULT_BACKLOG_MA
     faults = []
     if not row.sip_listening:
         faults.append(f"the SIP listener of {row.worker} is not bound")
-    if row.recorder_state != RecorderState.RUNNING:
+    if row.recorder_state != ChildState.RUNNING:
         faults.append(f"the call recorder of {row.worker} is {row.recorder_state}")
+    if row.relay_state not in (ChildState.RUNNING, ChildState.OFF):
+        faults.append(f"the event relay of {row.worker} is {row.relay_state}")
     if row.journal_backlog_bytes > backlog_max_bytes:
         faults.append(
             f"the call journal of {row.worker} holds {row.journal_backlog_bytes} bytes not yet in the "
@@ -167,6 +181,8 @@ def readiness(
                 "sip_listening": row.sip_listening,
                 "recorder": row.recorder_state,
                 "recorder_restarts": row.recorder_restarts,
+                "relay": row.relay_state,
+                "relay_restarts": row.relay_restarts,
                 "journal_backlog_bytes": row.journal_backlog_bytes,
                 "calls_held": row.calls_held,
                 "calls_lost": row.calls_lost,

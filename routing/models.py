@@ -74,10 +74,10 @@ class JournalCheckpoint(Base):
 
 
 class WorkerStatus(Base):
-    """The health of one worker process as it last reported it (every couple of seconds): its call
-    recorder's state (``running``, ``restarting``, ``down``), how often that was restarted and why, and
-    how many journal bytes still wait for the database. A stale ``heartbeat_at`` means the worker is
-    gone or stuck."""
+    """The health of one worker process as it last reported it (every couple of seconds): the state
+    of its call recorder and its event relay (``running``, ``restarting``, ``down``), how often each
+    was restarted and why, and how many journal bytes still wait for the database. A stale
+    ``heartbeat_at`` means the worker is gone or stuck."""
 
     __tablename__ = "worker_status"
 
@@ -105,3 +105,8 @@ class WorkerStatus(Base):
     #: kept on disk, while the database could not be read at start), and when that snapshot was taken
     snapshot_source: Mapped[str] = mapped_column(String(16), default="database")
     snapshot_taken_at: Mapped[datetime | None]
+    #: the event relay process (``off`` when this worker runs none), supervised like the recorder
+    relay_state: Mapped[str] = mapped_column(String(16), default="off")
+    relay_pid: Mapped[int | None] = mapped_column(Integer)
+    relay_restarts: Mapped[int] = mapped_column(Integer, default=0)
+    relay_last_error: Mapped[str] = mapped_column(Text, default="")

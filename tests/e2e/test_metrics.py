@@ -84,6 +84,7 @@ def test_the_worker_metrics_move_by_exactly_the_calls_sent(
     assert value(after, "anigate_journal_held_calls") == 0
     assert value(after, "anigate_journal_lost_calls_total") == 0
     assert value(after, "anigate_recorder_up") == 1
+    assert value(after, "anigate_relay_up") == 1
     assert value(after, "anigate_snapshot_from_disk") == 0
     assert value(after, "anigate_snapshot_revision") > 0
     assert value(after, "process_resident_memory_bytes") > 0

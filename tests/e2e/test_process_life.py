@@ -1,7 +1,8 @@
 """Life of the real processes: ``make run`` stops completely on one signal to its process group
-(SIGTERM as systemd sends it, SIGINT as Ctrl-C does); the worker alone stops with its recorder; a
-killed recorder is noticed and started again; a killed worker leaves no recorder behind; gunicorn
-keeps its control socket in the instance folder and query strings out of its access log."""
+(SIGTERM as systemd sends it, SIGINT as Ctrl-C does); the worker alone stops with its recorder and its
+relay; a killed recorder or relay is noticed and started again; a killed worker leaves no child
+behind; gunicorn keeps its control socket in the instance folder and query strings out of its access
+log."""
 
 from __future__ import annotations
 
@@ -34,8 +35,9 @@ pytestmark = pytest.mark.slow
 DEMO_ANI = "+493023905601"
 E2E_ANI = "+493012345678"
 STOP_WITHIN = 10.0
-#: the recorder's first line, once it handles its signals
+#: the recorder's and the relay's first lines, once they handle their signals
 RECORDING = "recorder: recording the calls of"
+RELAYING = "relay: relaying the outbox"
 
 
 # --- processes, read from /proc --------------------------------------------------------------------
@@ -219,6 +221,7 @@ def test_one_signal_to_the_process_group_stops_every_process_of_make_run(
         "run.sh": [p for p, c in tree.items() if "scripts/run.sh" in c],
         "worker": [p for p, c in tree.items() if c.endswith("worker.py")],
         "recorder": [p for p, c in tree.items() if "worker.py --recorder" in c],
+        "relay": [p for p, c in tree.items() if "worker.py --relay" in c],
         # "gunicorn: master [wsgi:app]" with setproctitle, else ".venv/bin/python .venv/bin/gunicorn ..."
         "gunicorn": [p for p, c in tree.items() if c.startswith("gunicorn: ") or "bin/gunicorn " in c],
     }
@@ -227,10 +230,12 @@ def test_one_signal_to_the_process_group_stops_every_process_of_make_run(
         "run.sh": 1,
         "worker": 1,
         "recorder": 1,
+        "relay": 1,
         "gunicorn": 3,  # master and 2 workers
     }, tree
     calls = send_calls(make_run.sip_port, DEMO_ANI, 20, f"group-{sig.name}")
-    assert wait_for(lambda: RECORDING in make_run.log(), 10)  # it handles signals from here on
+    # they handle signals from here on
+    assert wait_for(lambda: RECORDING in make_run.log() and RELAYING in make_run.log(), 10), make_run.log()
 
     os.killpg(make_run.sid, sig)
     took = wait_gone(list(tree), STOP_WITHIN + 5)
@@ -241,10 +246,12 @@ def test_one_signal_to_the_process_group_stops_every_process_of_make_run(
     assert session_processes(make_run.sid) == {}  # nothing escaped into a group of its own
     log = make_run.log()
     assert "anigate.worker: stopped in" in log  # a clean stop, not the deadline's forced exit
-    # the recorder got the signal too: it handled it (drained, exit code 0), not died of it; whether
-    # it saw the signal or its worker's request first is a matter of scheduling
-    assert "(recorder exit code 0)" in log
+    # the recorder and the relay got the signal too: they handled it (the recorder drained, exit
+    # code 0), not died of it; whether each saw the signal or its worker's request first is a matter
+    # of scheduling
+    assert "(recorder exit code 0, relay exit code 0)" in log
     assert "recorder: stopped: " in log
+    assert "relay: stopping (" in log
     assert "Traceback" not in log
     assert set(calls) <= stored_calls(make_run.factory)
     assert not (make_run.home / ".gunicorn").exists()
@@ -325,26 +332,37 @@ def test_the_access_log_never_shows_a_query_string(two_gunicorns: list[Gunicorn]
 # --- the worker alone -----------------------------------------------------------------------------------
 
 
-def recorder_of(worker: Worker) -> int:
-    found = wait_for(lambda: [p for p in children(worker.proc.pid) if "--recorder" in _cmdline(p)], 10)
+def child_of(worker: Worker, flag: str, first_line: str) -> int:
+    """The one child of the worker run with ``flag``, once it logged ``first_line``."""
+    found = wait_for(lambda: [p for p in children(worker.proc.pid) if flag in _cmdline(p)], 10)
     assert found, worker.log()
     assert isinstance(found, list) and len(found) == 1
-    assert wait_for(lambda: RECORDING in worker.log(), 10), worker.log()
+    assert wait_for(lambda: first_line in worker.log(), 10), worker.log()
     return found[0]
 
 
+def recorder_of(worker: Worker) -> int:
+    return child_of(worker, "--recorder", RECORDING)
+
+
+def relay_of(worker: Worker) -> int:
+    return child_of(worker, "--relay", RELAYING)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_to_the_worker_alone_stops_it_and_its_recorder(
+def test_a_signal_to_the_worker_alone_stops_it_its_recorder_and_its_relay(
     worker: Worker, estate_db: Estate, sig: signal.Signals
 ) -> None:
-    recorder = recorder_of(worker)
+    recorder, relay = recorder_of(worker), relay_of(worker)
     calls = send_calls(worker.port, E2E_ANI, 20, f"alone-{sig.name}")
     worker.proc.send_signal(sig)
-    took = wait_gone([worker.proc.pid, recorder], STOP_WITHIN + 5)
+    took = wait_gone([worker.proc.pid, recorder, relay], STOP_WITHIN + 5)
     assert worker.proc.wait(1) == 0
     assert took < STOP_WITHIN
-    assert not alive(recorder)
+    assert not alive(recorder) and not alive(relay)
     assert "recorder: stopping (the worker asked)" in worker.log()
+    assert "relay: stopping (the worker asked)" in worker.log()
+    assert "(recorder exit code 0, relay exit code 0)" in worker.log()
     assert set(calls) <= stored_calls(estate_db.factory)
 
 
@@ -378,12 +396,39 @@ def test_a_killed_recorder_is_logged_restarted_and_reported(worker: Worker, esta
     assert worker_status(estate_db.factory).recorder_state == "down"  # type: ignore[union-attr]
 
 
-def test_a_killed_worker_leaves_no_recorder_behind(worker: Worker, estate_db: Estate) -> None:
+def test_a_killed_relay_is_logged_restarted_and_reported(worker: Worker, estate_db: Estate) -> None:
+    first = relay_of(worker)
     recorder = recorder_of(worker)
+    os.kill(first, signal.SIGKILL)
+    died = f"ERROR anigate.worker: event relay (pid {first}) died: killed by SIGKILL"
+    assert wait_for(lambda: died in worker.log(), 3), worker.log()
+    assert "events wait in the outbox; starting it again in 0.5 s" in worker.log()
+    second = wait_for(lambda: [p for p in children(worker.proc.pid) if "--relay" in _cmdline(p)], 5)
+    assert second and second != [first], worker.log()
+
+    def restarted() -> WorkerStatus | None:
+        row = worker_status(estate_db.factory)
+        return row if row is not None and row.relay_restarts == 1 else None
+
+    row = wait_for(restarted, 6)
+    assert isinstance(row, WorkerStatus), worker_status(estate_db.factory)
+    assert (row.relay_state, row.relay_pid) == ("running", second[0])
+    assert row.relay_last_error.startswith("killed by SIGKILL")
+    # the recorder was not touched
+    assert (row.recorder_state, row.recorder_pid, row.recorder_restarts) == ("running", recorder, 0)
+
+    assert worker.stop() == 0
+    assert not alive(second[0])
+    assert worker_status(estate_db.factory).relay_state == "down"  # type: ignore[union-attr]
+
+
+def test_a_killed_worker_leaves_no_child_behind(worker: Worker, estate_db: Estate) -> None:
+    recorder, relay = recorder_of(worker), relay_of(worker)
     calls = send_calls(worker.port, E2E_ANI, 10, "orphan")
     worker.stop(signal.SIGKILL)
-    assert wait_gone([recorder], STOP_WITHIN) < STOP_WITHIN
+    assert wait_gone([recorder, relay], STOP_WITHIN) < STOP_WITHIN
     assert "recorder: stopping (the worker is gone)" in worker.log()
+    assert "relay: stopping (the worker is gone)" in worker.log()
     assert set(calls) <= stored_calls(estate_db.factory)
 
 
@@ -433,9 +478,7 @@ def test_a_stop_that_overruns_its_deadline_ends_the_worker_and_its_recorder(
 ) -> None:
     """The real worker with a recorder timeout beyond the worker's own stop deadline, and a frozen
     recorder: the deadline ends the stop, prints every stack and kills the recorder."""
-    code = (
-        "import sys, worker; worker.RecorderSupervisor.stop.__defaults__ = (60.0,); sys.exit(worker.main([]))"
-    )
+    code = "import sys, worker; worker.ChildSupervisor.stop.__defaults__ = (60.0,); sys.exit(worker.main([]))"
     log_path = tmp_path / "worker.log"
     with open(log_path, "w") as out:
         proc = subprocess.Popen(

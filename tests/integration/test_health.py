@@ -17,7 +17,7 @@ from integrations.models import SinkConfig
 from registry.cli import upgrade_database
 from registry.db import utcnow
 from routing.health import (
-    RecorderState,
+    ChildState,
     SnapshotSource,
     WorkerReport,
     journal_backlog,
@@ -31,7 +31,7 @@ from routing.recorder import CallRecorder
 UNREACHABLE = "postgresql+psycopg://anigate@127.0.0.1:1/anigate?connect_timeout=2"
 
 
-def report(state: RecorderState = RecorderState.RUNNING, restarts: int = 0) -> WorkerReport:
+def report(state: ChildState = ChildState.RUNNING, restarts: int = 0) -> WorkerReport:
     return WorkerReport(
         worker="vm:127.0.0.1:5060",
         host="vm",
@@ -44,7 +44,7 @@ def report(state: RecorderState = RecorderState.RUNNING, restarts: int = 0) -> W
     )
 
 
-def beat(session, tmp_path, state: RecorderState = RecorderState.RUNNING, restarts: int = 0) -> None:
+def beat(session, tmp_path, state: ChildState = ChildState.RUNNING, restarts: int = 0) -> None:
     record_worker_status(session, report(state, restarts), utcnow(), tmp_path / "journal")
     session.commit()
 
@@ -80,6 +80,8 @@ def test_readyz_is_200_while_a_worker_beats_with_its_recorder_running(client, se
         "sip_listening": True,
         "recorder": "running",
         "recorder_restarts": 0,
+        "relay": "off",
+        "relay_restarts": 0,
         "journal_backlog_bytes": 0,
         "calls_held": 0,
         "calls_lost": 0,
@@ -89,12 +91,12 @@ def test_readyz_is_200_while_a_worker_beats_with_its_recorder_running(client, se
 
 
 def test_readyz_is_503_while_the_recorder_restarts_and_200_again_after(client, session, tmp_path) -> None:
-    beat(session, tmp_path, RecorderState.RESTARTING, restarts=1)
+    beat(session, tmp_path, ChildState.RESTARTING, restarts=1)
     resp = client.get("/readyz")
     assert resp.status_code == 503
     assert resp.get_json()["reason"] == "the call recorder of vm:127.0.0.1:5060 is restarting"
     assert "SIGKILL" not in resp.get_data(as_text=True)  # the error text stays in the table
-    beat(session, tmp_path, RecorderState.RUNNING, restarts=1)
+    beat(session, tmp_path, ChildState.RUNNING, restarts=1)
     resp = client.get("/readyz")
     assert resp.status_code == 200
     assert resp.get_json()["workers"][0]["recorder_restarts"] == 1
@@ -195,6 +197,8 @@ def test_readyz_names_every_failed_check_of_a_fresh_worker_and_of_the_mqtt_sinks
         "sip_listening": False,
         "recorder": "running",
         "recorder_restarts": 0,
+        "relay": "off",
+        "relay_restarts": 0,
         "journal_backlog_bytes": 62914560,
         "calls_held": 3,
         "calls_lost": 0,

@@ -131,6 +131,8 @@ def test_each_worker_reports_its_journal_backlog_and_recorder(client, session) -
             recorder_state="restarting",
             recorder_restarts=3,
             journal_backlog_bytes=123_456,
+            relay_state="running",
+            relay_restarts=2,
         )
     )
     session.commit()
@@ -138,6 +140,8 @@ def test_each_worker_reports_its_journal_backlog_and_recorder(client, session) -
     assert at(m, "anigate_worker_journal_backlog_bytes", worker="vm:127.0.0.1:5060") == 123_456
     assert at(m, "anigate_worker_recorder_up", worker="vm:127.0.0.1:5060") == 0
     assert at(m, "anigate_worker_recorder_restarts", worker="vm:127.0.0.1:5060") == 3
+    assert at(m, "anigate_worker_relay_up", worker="vm:127.0.0.1:5060") == 1
+    assert at(m, "anigate_worker_relay_restarts", worker="vm:127.0.0.1:5060") == 2
     assert 29 <= at(m, "anigate_worker_heartbeat_age_seconds", worker="vm:127.0.0.1:5060") < 600
 
 

@@ -39,6 +39,8 @@ def row(
                 "calls_unjournaled": 0,
                 "calls_lost": 0,
                 "snapshot_source": "database",
+                "relay_state": "running",
+                "relay_restarts": 0,
             }
             | kw
         ),
@@ -56,6 +58,8 @@ def test_a_fresh_worker_with_a_running_recorder_is_ready() -> None:
             "sip_listening": True,
             "recorder": "running",
             "recorder_restarts": 2,
+            "relay": "running",
+            "relay_restarts": 0,
             "journal_backlog_bytes": 512,
             "calls_held": 0,
             "calls_lost": 0,
@@ -83,6 +87,15 @@ def test_a_restarting_or_down_recorder_is_not_ready_and_says_so() -> None:
     assert not restarting.ready
     assert restarting.reason == "the call recorder of vm:127.0.0.1:5060 is restarting"
     assert readiness([row(state="down")], NOW).reason == "the call recorder of vm:127.0.0.1:5060 is down"
+
+
+def test_a_restarting_or_down_relay_is_not_ready_and_one_the_worker_does_not_run_is_no_fault() -> None:
+    restarting = readiness([row(relay_state="restarting", relay_restarts=1)], NOW)
+    assert not restarting.ready
+    assert restarting.reason == "the event relay of vm:127.0.0.1:5060 is restarting"
+    assert readiness([row(relay_state="down")], NOW).reason == "the event relay of vm:127.0.0.1:5060 is down"
+    off = readiness([row(relay_state="off")], NOW)  # ANIGATE_RELAY=0: another host relays
+    assert off.ready and off.workers[0]["relay"] == "off"
 
 
 def test_a_stale_row_of_a_gone_worker_does_not_spoil_a_fresh_one() -> None:
