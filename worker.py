@@ -177,6 +177,7 @@ def run_recorder(settings: Settings, control_fd: int) -> int:
     stop = ChildStop(control_fd)
     services = build_services(settings)
     assert settings.journal_dir is not None
+    apply_sinks(settings, services.session_factory)
     log.info("recording the calls of %s", settings.journal_dir)
     # alarms are raised here, in each batch's transaction with its calls: never on the SIP loop
     recorder = CallRecorder(
@@ -247,21 +248,38 @@ def instance_name(settings: Settings) -> str:
     return f"{host}-{instance_digest(settings.journal_dir, host)[:8]}"
 
 
-def start_relay(settings: Settings, factory: sessionmaker[Session]) -> Relay | None:
-    """The relay of this process, after the sinks file (if any) was applied; None when this host's
-    secret key is not the database's (it could not open the sinks' secrets: the events wait in the
-    outbox for a host with the right key, and the log says why at CRITICAL)."""
+def relay_key(settings: Settings, factory: sessionmaker[Session]) -> str | None:
+    """The secret key the sinks' secrets are sealed with, None when this host's key is not the
+    database's (it could not open them: the events wait in the outbox for a host with the right key,
+    and the log says why at CRITICAL)."""
     try:
         check_secret_key(factory, settings, f"worker {instance_name(settings)}")
     except SecretKeyMismatch as exc:
         log.critical("events are not delivered from this host: %s", exc)
         return None
-    key = secret_key(settings)
-    if settings.sinks_file is not None:
-        with factory() as session:
-            changed = apply_sinks_file(session, SecretBox(key), settings.sinks_file)
-            session.commit()
-        log.info("sinks file %s: %s", settings.sinks_file, ", ".join(changed) or "no change")
+    return secret_key(settings)
+
+
+def apply_sinks(settings: Settings, factory: sessionmaker[Session]) -> None:
+    """Apply the sinks file (``ANIGATE_SINKS_FILE``), if any. The recorder does it before it records
+    the first call of this start: a sink the file creates starts at the outbox head, so it gets every
+    event of this start's calls."""
+    if settings.sinks_file is None or not settings.relay:
+        return
+    key = relay_key(settings, factory)
+    if key is None:
+        return
+    with factory() as session:
+        changed = apply_sinks_file(session, SecretBox(key), settings.sinks_file)
+        session.commit()
+    log.info("sinks file %s: %s", settings.sinks_file, ", ".join(changed) or "no change")
+
+
+def start_relay(settings: Settings, factory: sessionmaker[Session]) -> Relay | None:
+    """The relay of this process, None when this host's secret key is not the database's."""
+    key = relay_key(settings, factory)
+    if key is None:
+        return None
     relay = Relay(
         factory,
         key,

@@ -57,4 +57,4 @@ def test_json_lines_carry_the_call_id_of_the_call_they_concern(
     listening = [r for r in records if r["message"].startswith("SIP listening on 127.0.0.1:")]
     assert listening and listening[0]["process"] == "worker" and listening[0]["logger"] == "sip.listener"
     assert "call_id" not in listening[0]
-    assert {r["process"] for r in records} == {"worker", "recorder"}
+    assert {r["process"] for r in records} == {"worker", "recorder", "relay"}
