@@ -251,27 +251,21 @@ class SipCollector(Collector):
                 "at start)",
                 value=1 if getattr(parts.refresher, "from_disk", None) is not None else 0,
             )
-        if parts.recorder is not None:
+        for name, label, child in (
+            ("recorder", "call recorder", parts.recorder),
+            ("relay", "event relay", parts.relay),
+        ):
+            if child is None:
+                continue
             yield GaugeMetricFamily(
-                "anigate_recorder_up",
-                "1 while the call recorder process runs",
-                value=1 if str(parts.recorder.state) == "running" else 0,
+                f"anigate_{name}_up",
+                f"1 while the {label} process runs",
+                value=1 if str(child.state) == "running" else 0,
             )
             yield CounterMetricFamily(
-                "anigate_recorder_restarts",
-                "Restarts of the call recorder process after it died",
-                value=parts.recorder.restarts,
-            )
-        if parts.relay is not None:
-            yield GaugeMetricFamily(
-                "anigate_relay_up",
-                "1 while the event relay process runs",
-                value=1 if str(parts.relay.state) == "running" else 0,
-            )
-            yield CounterMetricFamily(
-                "anigate_relay_restarts",
-                "Restarts of the event relay process after it died",
-                value=parts.relay.restarts,
+                f"anigate_{name}_restarts",
+                f"Restarts of the {label} process after it died",
+                value=child.restarts,
             )
 
 
