@@ -126,15 +126,17 @@ def proc_rss_mb(pid: int) -> float:
     return total
 
 
-def start_worker(env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "worker.py")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+def start_worker(env: dict[str, str], log: Path | None = None) -> tuple[subprocess.Popen[str], int]:
+    """The real worker; its log (stderr, with its children's) into ``log`` when given."""
+    with open(log, "w") if log is not None else open(os.devnull, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("READY"):

@@ -415,7 +415,7 @@ def main() -> int:
             "ANIGATE_SINKS_FILE": str(sinks),
             "ANIGATE_SECRET_KEY": "storm-bench-" + os.urandom(8).hex(),
         }
-        proc, port = start_worker(env)
+        proc, port = start_worker(env, work / "worker.log")  # kept with the work folder
         engine = make_engine(url)
         time.sleep(3)  # the recorder and the relay connect
         bms.by_type.clear()

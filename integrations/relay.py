@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.models import DEAD, DELIVERED, PENDING, Delivery, SinkConfig
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 #: deliveries claimed per round trip to a sink, and how long a claim holds
 BATCH = 200
 LEASE = timedelta(seconds=60)
+#: a batch is sent: storing its answers is retried this long (within the lease) before the round
+#: gives up and the batch goes out again once its claims expire
+RECORD_RETRY = LEASE / 2
 #: backoff between attempts of one event: base * 2**(attempts - 1), at most ``BACKOFF_CAP``, times a
 #: random factor in [0.5, 1] (jitter: retries of many events after an outage spread out)
 BACKOFF_BASE = 1.0
@@ -481,13 +485,37 @@ class SinkWorker:
                 return False
             batch = outgoing(s, taken, now)
             results = self.sink.send(batch, self.send_timeout) if batch else []
-            config = s.get(SinkConfig, self.sink_id)
-            if config is None:
-                return False
-            ok, _ = record(s, config, taken, results, utcnow(), self.base)
-            s.commit()
-            self.delivered += ok
+            self.delivered += self._record(s, taken, results)
         return True
+
+    def _record(self, s: Session, taken: Sequence[Delivery], results: Sequence[Result]) -> int:
+        """Store the sink's answers to a batch it was sent. The peer has it now: a database that
+        refuses the write for a while (SQLite busy beyond its timeout while the recorder commits a
+        storm's batch, a PostgreSQL failover) is tried again for ``RECORD_RETRY``, so that what the
+        peer acknowledged is not sent a second time when the claims expire."""
+        deadline = time.monotonic() + RECORD_RETRY.total_seconds()
+        delay = 0.25
+        while True:
+            try:
+                config = s.get(SinkConfig, self.sink_id)
+                if config is None:
+                    return 0
+                ok, _ = record(s, config, taken, results, utcnow(), self.base)
+                s.commit()
+                return ok
+            except OperationalError as exc:
+                s.rollback()  # the claimed rows are read again from the database on the next try
+                if self.stopping.is_set() or time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "sink %s: storing the answers to %d events failed (%s); again in %.2f s",
+                    self.name,
+                    len(results),
+                    exc.orig,
+                    delay,
+                )
+                time.sleep(delay)
+                delay = min(2 * delay, 4.0)
 
 
 class Relay:
